@@ -1,0 +1,72 @@
+"""Flags and plumbing shared by every experiment script (the library itself never reads FLAGS)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from absl import flags, logging
+
+flags.DEFINE_string("workdir", None, "Folder for results.json, histories and figures.")
+flags.DEFINE_string("data_dir", None,
+                    "Data folder (else $JAXDL_DATA_DIR, else the per-user cache).")
+flags.DEFINE_enum("grad", "manual", ["manual", "autodiff"],
+                  "Gradient: the hand-written backward passes or jax.grad.")
+flags.DEFINE_integer("seed", 0, "PRNG seed.")
+
+FLAGS = flags.FLAGS
+
+
+class FlagError(ValueError):
+    """An impossible flag value; the message names the flag."""
+
+
+def require(condition: bool, flag: str, message: str) -> None:
+    """Rejects a flag value with one line that names it (call before any compilation)."""
+    if not condition:
+        raise FlagError(f"--{flag}: {message}")
+
+
+def script_flags(module_name: str) -> dict:
+    """The values of the flags a script defines, plus the shared ones, for results.json."""
+    names = {f.name for f in FLAGS.get_flags_for_module(module_name)}
+    names |= {f.name for f in FLAGS.get_flags_for_module(__name__)}
+    return {n: FLAGS[n].value for n in sorted(names)}
+
+
+def workdir() -> Path:
+    require(bool(FLAGS.workdir), "workdir", "is required (a folder for the outputs)")
+    path = Path(FLAGS.workdir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def parse_floats(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise FlagError(f"--{flag}: expected comma-separated numbers, got {text!r}") from None
+    require(bool(values), flag, "is empty")
+    return values
+
+
+def parse_ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise FlagError(f"--{flag}: expected comma-separated integers, got {text!r}") from None
+
+
+def main_wrapper(main):
+    """Turns FlagError and DataError into one clear line and exit status 2, not a traceback."""
+    from jaxdl.data.download import DataError
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except (FlagError, DataError) as e:
+            logging.error("%s", e)
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+    return wrapped
+

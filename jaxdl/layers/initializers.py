@@ -1,0 +1,50 @@
+"""Weight initialisers: f(key, shape, fan_in, fan_out) -> array."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+Initializer = Callable[[jax.Array, tuple[int, ...], int, int], jax.Array]
+
+
+def normal(std: float) -> Initializer:
+    """N(0, std^2) entries: the A1 sheet's 0.01 and the sensitivity study's fixed sigma."""
+    def init(key, shape, fan_in, fan_out):
+        return std * jax.random.normal(key, shape, jnp.float32)
+    return init
+
+
+def he() -> Initializer:
+    """N(0, 2/fan_in): He et al. 2015, for ReLU layers."""
+    def init(key, shape, fan_in, fan_out):
+        return math.sqrt(2.0 / fan_in) * jax.random.normal(key, shape, jnp.float32)
+    return init
+
+
+def xavier() -> Initializer:
+    """N(0, 1/fan_in): the course's Xavier (and A2's std 1/sqrt(d), 1/sqrt(m))."""
+    def init(key, shape, fan_in, fan_out):
+        return math.sqrt(1.0 / fan_in) * jax.random.normal(key, shape, jnp.float32)
+    return init
+
+
+def zeros() -> Initializer:
+    def init(key, shape, fan_in, fan_out):
+        return jnp.zeros(shape, jnp.float32)
+    return init
+
+
+def by_name(name: str, std: float | None = None) -> Initializer:
+    """'he', 'xavier', 'zeros', or 'normal' (which needs std)."""
+    if name == "normal":
+        if std is None:
+            raise ValueError("the 'normal' initialiser needs std")
+        return normal(std)
+    table = {"he": he, "xavier": xavier, "zeros": zeros}
+    if name not in table:
+        raise ValueError(f"unknown initialiser {name!r}: expected one of {sorted([*table, 'normal'])}")
+    return table[name]()

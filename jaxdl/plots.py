@@ -1,0 +1,118 @@
+"""Figures: training curves, weight montages, confusion matrices, histograms (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxdl.results import atomic_write_bytes  # noqa: E402
+
+
+def save(fig, path: str | os.PathLike) -> Path:
+    """Saves a figure as PNG atomically and closes it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def curves(history: Sequence[dict], keys: Sequence[str], path, *, x: str = "epoch",
+           title: str = "", ylabel: str = "") -> Path:
+    """One line per history key (e.g. train_cost, val_cost) against `x` (epoch or step)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    xs = [h[x] for h in history]
+    for k in keys:
+        ax.plot(xs, [h[k] for h in history], label=k.replace("_", " "))
+    ax.set_xlabel("update step" if x == "step" else x)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def curve_panels(history: Sequence[dict], path, *, x: str = "epoch", title: str = "",
+                 panels: Sequence[str] = ("cost", "loss", "accuracy"),
+                 splits: Sequence[str] = ("train", "val")) -> Path:
+    """Side-by-side panels (cost, loss, accuracy), train and val in each, as in the sheets' figures."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
+    xs = [h[x] for h in history]
+    for ax, panel in zip(np.atleast_1d(axes), panels):
+        for split in splits:
+            key = f"{split}_{panel}"
+            if key in history[0]:
+                ax.plot(xs, [h[key] for h in history], label=split)
+        ax.set_xlabel("update step" if x == "step" else x)
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def image_montage(images_nxhxwxc: np.ndarray, path, *, titles: Sequence[str] | None = None,
+                  ncols: int = 10, normalise_each: bool = True, title: str = "") -> Path:
+    """A grid of images; each min-max normalised to [0, 1] (as the sheets show class templates)."""
+    images = np.asarray(images_nxhxwxc, np.float64)
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.45 * nrows + 0.3), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i]
+        if normalise_each:
+            lo, hi = img.min(), img.max()
+            img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        ax.imshow(img.squeeze(), cmap="gray" if img.shape[-1] == 1 or img.ndim == 2 else None)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+def confusion(C: np.ndarray, labels: Sequence[str], path, *, title: str = "",
+              normalise: bool = True) -> Path:
+    """Heat map of a confusion matrix (rows: true class, columns: predicted), row-normalised."""
+    C = np.asarray(C, np.float64)
+    shown = C / np.maximum(C.sum(axis=1, keepdims=True), 1) if normalise else C
+    k = len(labels)
+    fig, ax = plt.subplots(figsize=(0.45 * k + 2.5, 0.45 * k + 2))
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else None)
+    ax.set_xticks(range(k), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), labels, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(k):
+        for j in range(k):
+            if C[i, j]:
+                ax.text(j, i, f"{int(C[i, j])}", ha="center", va="center", fontsize=5,
+                        color="white" if shown[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title)
+    return save(fig, path)
+
+
+def histograms(groups: dict[str, np.ndarray], path, *, bins: int = 30, title: str = "",
+               xlabel: str = "") -> Path:
+    """Overlaid histograms, one per named group."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, values in groups.items():
+        ax.hist(np.asarray(values), bins=bins, range=(0, 1), alpha=0.55, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title)
+    ax.legend()
+    return save(fig, path)

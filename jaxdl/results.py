@@ -1,0 +1,83 @@
+"""The results contract every experiment writes, and atomic file writes.
+
+results.json: {"experiment", "jax_version", "backend", "device_count", "wall_seconds", "flags",
+"runs": [{"name", "config", "metrics": {"train_accuracy", "val_accuracy", "test_accuracy", ...}}]}
+Accuracies are fractions in [0, 1]; metrics that do not apply are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import jax
+import numpy as np
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes to a temporary file in the same folder, then renames: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def _plain(value: Any) -> Any:
+    """numpy / jax scalars and arrays -> JSON-able Python values (NaN/inf -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return _plain(np.asarray(value).tolist())
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(_plain(obj), indent=2) + "\n")
+
+
+def write_results(workdir: str | os.PathLike, experiment: str, flags: dict, runs: list[dict],
+                  wall_seconds: float, **extra: Any) -> Path:
+    """Writes <workdir>/results.json in the contract's shape; returns its path."""
+    path = Path(workdir) / "results.json"
+    write_json(path, {"experiment": experiment, "jax_version": jax.__version__,
+                      "backend": jax.default_backend(), "device_count": jax.device_count(),
+                      "wall_seconds": wall_seconds, "flags": flags, "runs": runs, **extra})
+    return path
+
+
+def write_csv(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """A list of flat dicts as CSV (columns from the first row), written atomically."""
+    rows = list(rows)
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+

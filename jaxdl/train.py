@@ -1,0 +1,209 @@
+"""Training: one jitted segment (a few epochs, each a lax.scan over minibatches) plus evaluation.
+
+Everything a run needs is an argument, never closed over: hyper-parameters `hp` (a dict of arrays,
+so a sweep can vmap them and a new value never recompiles), the PRNG key, and the data (a dict of
+device arrays). One segment = `epochs_per_eval` epochs followed by an evaluation of the model on
+every split in `eval_splits`. `fit` runs segments from the host (one dispatch and one small
+transfer per segment: that is where progress is logged and checkpoints go); `run` scans segments
+inside one compiled program, which is what `jaxdl.sweep` vmaps.
+
+Data dict: {"X_train", "Y_train", "X_val", "Y_val", ...}, optionally "w_train" (per-sample loss
+weights). Hyper-parameters: `hp["lam"]` always; the rest is read by `optimizer_fn(hp)`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, NamedTuple, Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from jaxdl import model as model_lib
+from jaxdl.layers.losses import Loss
+
+OptimizerFn = Callable[[dict], optax.GradientTransformation]
+Sampler = Callable[[jax.Array, dict], jax.Array]  # (key, data) -> idx [steps, batch]
+
+
+@flax.struct.dataclass
+class TrainState:
+    params: Any
+    state: Any  # batch-norm running statistics etc.
+    opt_state: Any
+    key: jax.Array  # never used directly: fold_in(key, step) per step, fold_in(key, -epoch) per shuffle
+    step: jax.Array  # update steps taken (int32)
+    epoch: jax.Array  # epochs taken (int32)
+
+
+def shuffled_batches(batch_size: int, n: int) -> Sampler:
+    """Every epoch a fresh permutation of the n training samples, cut into n // batch_size batches
+    (the last partial batch is dropped so shapes never change)."""
+    steps = n // batch_size
+    if steps < 1:
+        raise ValueError(f"batch size {batch_size} is larger than the {n} training samples")
+
+    def sample(key, data):
+        return jax.random.permutation(key, n)[: steps * batch_size].reshape(steps, batch_size)
+    return sample
+
+
+def sequential_batches(batch_size: int, n: int) -> Sampler:
+    """The sheets' unshuffled mini-batches 1..n/batch_size, in order, every epoch."""
+    steps = n // batch_size
+    if steps < 1:
+        raise ValueError(f"batch size {batch_size} is larger than the {n} training samples")
+    return lambda key, data: jnp.arange(steps * batch_size).reshape(steps, batch_size)
+
+
+class Trainer(NamedTuple):
+    init: Callable[..., TrainState]  # (hp, key, in_shape) -> TrainState
+    step: Callable[..., tuple[TrainState, jax.Array]]  # (ts, hp, X_b, Y_b, w_b) -> ts, cost
+    epoch: Callable[..., tuple[TrainState, jax.Array]]  # (ts, hp, data) -> ts, mean batch cost
+    evaluate: Callable[..., dict]  # (params, state, hp, X, Y) -> {loss, cost, accuracy}
+    segment: Callable[..., tuple[TrainState, dict]]  # (ts, hp, data) -> ts, metrics
+    run: Callable[..., tuple[TrainState, dict]]  # (hp, key, data, n_segments) -> ts, history
+    epochs_per_eval: int
+    eval_splits: tuple[str, ...]
+    compiled: dict  # signature -> compiled segment: one compile per study, not one per run
+
+
+def make_trainer(model: model_lib.Model, loss: Loss, optimizer_fn: OptimizerFn, sampler: Sampler,
+                 *, grad: str = "manual", epochs_per_eval: int = 1,
+                 eval_splits: Sequence[str] = ("train", "val"), eval_batch: int = 10000,
+                 augment: Callable | None = None) -> Trainer:
+    """Builds the pure training functions for one model, loss, optimiser and batch sampler.
+
+    grad: "manual" (hand-written backward) or "autodiff" (jax.grad); the rest is identical.
+    augment: optional (key, X_b) -> X_b applied to each minibatch on the device.
+    """
+    value_and_grad = model_lib.value_and_grad(model, loss, grad, train=True)
+    eval_splits = tuple(eval_splits)
+
+    def init(hp, key, in_shape):
+        k_init, k_run = jax.random.split(key)
+        params, state = model.init(k_init, in_shape)
+        opt_state = optimizer_fn(hp).init(params)
+        zero = jnp.zeros((), jnp.int32)
+        return TrainState(params, state, opt_state, k_run, zero, zero)
+
+    def step(ts, hp, X_b, Y_b, w_b=None):
+        key = jax.random.fold_in(ts.key, ts.step)
+        if augment is not None:
+            key, k_aug = jax.random.split(key)
+            X_b = augment(k_aug, X_b)
+        (J, aux), grads = value_and_grad(ts.params, ts.state, X_b, Y_b, hp["lam"], key, w_b)
+        updates, opt_state = optimizer_fn(hp).update(grads, ts.opt_state, ts.params)
+        params = optax.apply_updates(ts.params, updates)
+        return ts.replace(params=params, state=aux.state, opt_state=opt_state,
+                          step=ts.step + 1), J
+
+    def epoch(ts, hp, data):
+        idx = sampler(jax.random.fold_in(ts.key, -1 - ts.epoch), data)
+        w = data.get("w_train")
+
+        def body(ts, idx_b):
+            w_b = None if w is None else w[idx_b]
+            return step(ts, hp, data["X_train"][idx_b], data["Y_train"][idx_b], w_b)
+
+        ts, costs = jax.lax.scan(body, ts, idx)
+        return ts.replace(epoch=ts.epoch + 1), jnp.mean(costs)
+
+    def evaluate(params, state, hp, X, Y):
+        """Loss, cost and accuracy in evaluation mode, in chunks of eval_batch samples."""
+        n = X.shape[0]
+        loss_sum, correct = jnp.zeros(()), jnp.zeros((), jnp.int32)
+        for start in range(0, n, eval_batch):  # static unroll: shapes known at trace time
+            X_c, Y_c = X[start:start + eval_batch], Y[start:start + eval_batch]
+            scores, _ = model.apply(params, state, X_c, train=False)
+            chunk_loss, _ = loss.forward(scores, Y_c)
+            loss_sum = loss_sum + chunk_loss * X_c.shape[0]
+            correct = correct + jnp.sum(jnp.argmax(scores, -1) == jnp.argmax(Y_c, -1))
+        data_loss = loss_sum / n
+        return {"loss": data_loss, "cost": data_loss + hp["lam"] * model_lib.l2_penalty(params),
+                "accuracy": correct / n}
+
+    def segment(ts, hp, data):
+        def body(ts, _):
+            return epoch(ts, hp, data)
+        ts, costs = jax.lax.scan(body, ts, None, length=epochs_per_eval)
+        metrics = {"batch_cost": jnp.mean(costs), "step": ts.step, "epoch": ts.epoch}
+        for split in eval_splits:
+            for name, value in evaluate(ts.params, ts.state, hp, data[f"X_{split}"],
+                                        data[f"Y_{split}"]).items():
+                metrics[f"{split}_{name}"] = value
+        return ts, metrics
+
+    def run(hp, key, data, n_segments):
+        ts = init(hp, key, data["X_train"].shape[1:])
+        return jax.lax.scan(lambda ts, _: segment(ts, hp, data), ts, None, length=n_segments)
+
+    return Trainer(init, step, epoch, evaluate, segment, run, epochs_per_eval, eval_splits, {})
+
+
+def to_device(data: dict) -> dict:
+    """Puts every array of a data dict on the default device once."""
+    return {k: jnp.asarray(v) for k, v in data.items()}
+
+
+def as_hparams(**values: float) -> dict:
+    """Hyper-parameters as float32 arrays, so new values reuse the compiled program."""
+    return {k: jnp.asarray(v, jnp.float32) for k, v in values.items()}
+
+
+class FitResult(NamedTuple):
+    state: TrainState
+    history: list[dict]  # one dict of floats per evaluation
+    compile_seconds: float
+    train_seconds: float
+
+
+def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *,
+        name: str = "run", log_every: int = 1,
+        on_segment: Callable[[TrainState, dict], None] | None = None,
+        init_state: TrainState | None = None, history: list[dict] | None = None) -> FitResult:
+    """Trains for n_epochs (a multiple of trainer.epochs_per_eval) from the host, segment by segment.
+
+    Logs progress every `log_every` segments; `on_segment(ts, metrics)` is called after each segment
+    (checkpointing hooks in there). `init_state` / `history` resume a run.
+    """
+    if n_epochs % trainer.epochs_per_eval:
+        raise ValueError(f"n_epochs={n_epochs} is not a multiple of epochs_per_eval="
+                         f"{trainer.epochs_per_eval}")
+    n_segments = n_epochs // trainer.epochs_per_eval
+    ts = init_state if init_state is not None else jax.jit(
+        trainer.init, static_argnums=2)(hp, key, tuple(data["X_train"].shape[1:]))
+    history = list(history or [])
+    t0 = time.perf_counter()
+    signature = str(jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), (ts, hp, data)))
+    if signature not in trainer.compiled:
+        trainer.compiled[signature] = jax.jit(trainer.segment, donate_argnums=0).lower(
+            ts, hp, data).compile()
+    compiled = trainer.compiled[signature]
+    compile_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    first, start_step = len(history), int(ts.step)
+    for i in range(first, n_segments):
+        ts, metrics = compiled(ts, hp, data)
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        history.append(metrics)
+        if not np.isfinite(metrics["batch_cost"]):
+            logging.warning("%s: cost became %s at epoch %d; stopping this run",
+                            name, metrics["batch_cost"], int(metrics["epoch"]))
+            break
+        if on_segment is not None:
+            on_segment(ts, metrics)
+        if (i + 1) % log_every == 0 or i + 1 == n_segments:
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / (i + 1 - first) * (n_segments - i - 1)
+            logging.info("%s: epoch %d/%d step %d  %s  (%.0f steps/s, ETA %.0fs)", name,
+                         int(metrics["epoch"]), n_epochs, int(metrics["step"]),
+                         "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()
+                                   if k not in ("step", "epoch")),
+                         (metrics["step"] - start_step) / max(elapsed, 1e-9), eta)
+    jax.block_until_ready(ts)
+    return FitResult(ts, history, compile_seconds, time.perf_counter() - t0)

@@ -1,0 +1,34 @@
+"""Test set-up: 8 fake CPU devices (for sharding tests) and strict rank promotion, set before JAX
+touches a device."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_num_cpu_devices", 8)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+from jaxdl.data.download import resolve_data_dir  # noqa: E402
+
+
+@pytest.fixture
+def x64():
+    """Runs a test body in float64 (gradient checks), restoring the previous setting after."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+def real_data_dir(subdir: str):
+    """The real data set folder, or a pytest skip that says why (the data is not bundled)."""
+    if not os.environ.get("JAXDL_DATA_DIR"):
+        pytest.skip("real-data test: set JAXDL_DATA_DIR to a folder holding the real data sets "
+                    "(.ci/run uses ../shared/data); not downloaded inside the test suite")
+    folder = resolve_data_dir() / subdir
+    if not folder.is_dir():
+        pytest.skip(f"real-data test: {folder} does not exist")
+    return resolve_data_dir()
