@@ -20,10 +20,9 @@ import optax
 from absl import app, flags, logging
 
 from experiments import common
-from jaxdl import model as model_lib
-from jaxdl import plots, results, train
+from jaxdl import models, plots, results, train
 from jaxdl.data import cifar10
-from jaxdl.layers import dense, initializers, losses
+from jaxdl.layers import losses
 
 flags.DEFINE_string("lams", "0,0,0.1,1", "Comma-separated lambda of each run.")
 flags.DEFINE_string("etas", "0.1,0.001,0.001,0.001", "Comma-separated eta of each run.")
@@ -54,12 +53,6 @@ def validate_flags() -> tuple[list[float], list[float]]:
     return lams, etas
 
 
-def make_linear(init_std: float) -> model_lib.Model:
-    """s = W x + b with W, b ~ N(0, init_std^2) (the Matlab sheets draw b at random too)."""
-    init = initializers.normal(init_std)
-    return model_lib.sequential([dense(cifar10.N_CLASSES, init, init)])
-
-
 def run_name(lam: float, eta: float) -> str:
     return f"lam{lam:g}_eta{eta:g}"
 
@@ -78,7 +71,7 @@ def main(argv):
     X_test, Y_test = jnp.asarray(splits["test"].X), jnp.asarray(splits["test"].Y)
     sampler = (train.shuffled_batches if FLAGS.shuffle else train.sequential_batches)(
         FLAGS.n_batch, n_train)
-    model = make_linear(FLAGS.init_std)
+    model = models.linear(cifar10.N_CLASSES, FLAGS.init_std)
     loss = losses.by_name(FLAGS.loss)
     trainer = train.make_trainer(model, loss, lambda hp: optax.sgd(hp["eta"]), sampler,
                                  grad=FLAGS.grad)

@@ -29,8 +29,8 @@ def test_linear_gradients_float64(x64, loss_name, n, lam):
     for name, row in report.items():
         assert row["manual_vs_autodiff"] <= 1e-10, (name, row)
         assert row["manual_vs_centred"] <= 1e-6, (name, row)
-        # forward differences are O(h) accurate: looser, but still a meaningful check
-        assert row["manual_vs_forward"] <= 1e-2, (name, row)
+        # forward differences (h = 1e-6) are only O(h) accurate, hence the wider bound
+        assert row["manual_vs_forward"] <= 1e-3, (name, row)
 
 
 @pytest.mark.parametrize("loss_name", ["softmax_ce", "mbce"])
