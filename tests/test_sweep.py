@@ -1,0 +1,112 @@
+"""Sweeps: a member equals the run made alone; sharding over 8 devices changes nothing; a diverging
+member is marked and leaves the others alone."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import chex
+import jax
+import numpy as np
+import optax
+import pytest
+
+from jaxdl import models, sweep, train
+from jaxdl.layers import losses
+
+
+def _setup(n=120, d=24, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (k, d))
+    y = rng.integers(0, k, n)
+    X = (centres[y] + rng.normal(0, 1.0, (n, d))).astype(np.float32)
+    Y = np.eye(k, dtype=np.float32)[y]
+    data = train.to_device({"X_train": X[:90], "Y_train": Y[:90], "X_val": X[90:],
+                            "Y_val": Y[90:]})
+    trainer = train.make_trainer(models.linear(k), losses.softmax_cross_entropy,
+                                 lambda hp: optax.sgd(hp["eta"]), train.shuffled_batches(10, 90))
+    return trainer, data
+
+
+def test_member_equals_the_run_made_alone():
+    trainer, data = _setup()
+    hp = sweep.grid(lam=[0.0, 0.01, 0.1], eta=[0.01, 0.05])
+    keys = sweep.seeds_keys(range(6))
+    result = sweep.run(trainer, hp, keys, data, 3)
+    assert result.history["val_accuracy"].shape == (6, 3)
+    for i in (0, 4):
+        alone = jax.jit(trainer.run, static_argnums=3)(
+            {k: v[i] for k, v in hp.items()}, keys[i], data, 3)
+        state_i, history_i = sweep.member(result, i)
+        chex.assert_trees_all_close(state_i.params, alone[0].params, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(history_i["val_cost"], np.asarray(alone[1]["val_cost"]),
+                                   rtol=1e-5)
+    assert not result.diverged.any()
+
+
+def test_sharded_over_8_devices_equals_one_device():
+    assert len(jax.devices()) == 8  # conftest's fake CPU devices
+    trainer, data = _setup()
+    hp = {"lam": np.array([0.0, 0.01, 0.1, 0.2, 0.3], np.float32),  # 5 members: padded to 8
+          "eta": np.full(5, 0.05, np.float32)}
+    keys = sweep.seeds_keys([0, 0, 1, 1, 2])
+    one = sweep.run(trainer, hp, keys, data, 2, mesh=sweep.member_mesh(jax.devices()[:1]))
+    eight = sweep.run(trainer, hp, keys, data, 2, mesh=sweep.member_mesh(jax.devices()))
+    assert eight.history["val_cost"].shape == (5, 2)
+    chex.assert_trees_all_close(one.state.params, eight.state.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one.history["val_accuracy"], eight.history["val_accuracy"])
+
+
+def test_a_diverging_member_is_marked_and_isolated():
+    trainer, data = _setup()
+    hp = {"lam": np.zeros(3, np.float32), "eta": np.array([0.05, 1e30, 0.05], np.float32)}
+    keys = sweep.seeds_keys([0, 0, 1])
+    result = sweep.run(trainer, hp, keys, data, 2)
+    np.testing.assert_array_equal(result.diverged, [False, True, False])
+    alone = jax.jit(trainer.run, static_argnums=3)(
+        {"lam": np.float32(0), "eta": np.float32(0.05)}, keys[0], data, 2)
+    np.testing.assert_allclose(result.history["val_cost"][0], np.asarray(alone[1]["val_cost"]),
+                               rtol=1e-5)
+
+
+def test_bad_shapes_and_ranges_are_rejected():
+    trainer, data = _setup()
+    with pytest.raises(ValueError, match="one value per member"):
+        sweep.run(trainer, {"lam": np.zeros(2), "eta": np.zeros(3)}, sweep.seeds_keys([0, 1]),
+                  data, 1)
+    with pytest.raises(ValueError, match="empty range"):
+        sweep.sample_log_uniform(jax.random.PRNGKey(0), 4, -1, -5)
+
+
+def test_log_uniform_sampling_stays_in_range():
+    lam = np.asarray(sweep.sample_log_uniform(jax.random.PRNGKey(0), 1000, -5, -1))
+    assert lam.min() >= 1e-5 and lam.max() <= 1e-1
+    assert 0.4 < np.mean(np.log10(lam) < -3) < 0.6
+
+
+SCRIPT = """
+import json, jax, numpy as np
+import sys; sys.path.insert(0, 'tests')
+from test_sweep import _setup
+from jaxdl import sweep
+trainer, data = _setup()
+hp = {"lam": np.array([0.0, 0.01, 0.1], np.float32), "eta": np.full(3, 0.05, np.float32)}
+r = sweep.run(trainer, hp, sweep.seeds_keys([0, 1, 2]), data, 2)
+print(json.dumps({"devices": len(jax.devices()), "val_cost": r.history["val_cost"].tolist()}))
+"""
+
+
+def test_xla_flag_device_count_in_a_subprocess():
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+           "JAX_PLATFORMS": "cpu"}
+    out = []
+    for extra in ({}, {"XLA_FLAGS": ""}):
+        proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=root, env={**env, **extra},
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert out[0]["devices"] == 8 and out[1]["devices"] == 1
+    np.testing.assert_allclose(out[0]["val_cost"], out[1]["val_cost"], rtol=1e-5)
