@@ -22,6 +22,7 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxdl.train import Trainer, TrainState
@@ -46,6 +47,13 @@ def _pad(tree, m: int, target: int):
     if target == m:
         return tree
     return jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], target - m, 0)]), tree)
+
+
+def _to_host(x: jax.Array) -> np.ndarray:
+    """A member-sharded array as numpy, gathered from every process when it spans several."""
+    if x.is_fully_addressable:
+        return np.asarray(jax.device_get(x))
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
 def grid(**values: Sequence[float]) -> dict:
@@ -79,7 +87,7 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
     vmapped = jax.vmap(lambda h, k, d: trainer.run(h, k, d, n_segments), in_axes=(0, 0, None))
     state, history = jax.jit(vmapped, out_shardings=member)(hp_p, keys_p, data)
     state = jax.tree.map(lambda x: x[:m], state)
-    history = {k: np.asarray(jax.device_get(v))[:m] for k, v in history.items()}
+    history = {k: _to_host(v)[:m] for k, v in history.items()}
     finite = np.ones(m, bool)
     for v in history.values():
         if np.issubdtype(v.dtype, np.floating):

@@ -1,0 +1,257 @@
+"""Coarse-to-fine lambda search and multi-seed final runs, each phase one vmapped sweep.
+
+    python -m experiments.lambda_search --model a2 --workdir runs/search_a2
+    python -m experiments.lambda_search --model a3 --workdir runs/search_a3
+
+a2: two-layer net m = 50 (A2 init: std 1/sqrt(fan_in), b = 0); search on 45k / 5k with
+    n_s = 2 floor(45000 / 100) = 900, 2 cycles; final: best lambda, 3 cycles, 49k / 1k, 5 seeds.
+    Expected: final test about 51.1-52.6 % (public band).
+a3: 3-layer [50, 50] with batch norm, He init; search on 45k / 5k with n_s = 2250, 2 cycles;
+    final: best lambda, 3 cycles, 45k / 5k, 5 seeds. Expected: 52.6-54.3 % (public band).
+
+Coarse: --n_coarse values l ~ U(l_min, l_max), lambda = 10^l. Fine: --n_fine values over the span
+of the coarse top 3 (in log10), widened by --fine_margin on each side. All members of a phase
+share one seed (the same initialisation and minibatch order), so lambda alone differs.
+
+Writes coarse.csv/.md, fine.csv/.md, final.csv/.md, search.png and results.json into --workdir.
+--distributed runs the same sweep as one program over several processes (jax.distributed).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import app, flags, logging
+
+from experiments import common
+
+flags.DEFINE_enum("model", "a2", ["a2", "a3"], "a2: two-layer m=50; a3: 3-layer [50,50] BN.")
+flags.DEFINE_float("l_min", -5.0, "Coarse range: lambda = 10^l, l in [l_min, l_max].")
+flags.DEFINE_float("l_max", -1.0, "Coarse range upper end (log10 lambda).")
+flags.DEFINE_integer("n_coarse", 20, "Coarse lambda values.")
+flags.DEFINE_integer("n_fine", 12, "Fine lambda values (0: skip the fine search).")
+flags.DEFINE_float("fine_margin", 0.25, "Fine range: the coarse top-3 span +- this (log10).")
+flags.DEFINE_integer("cycles", 2, "Cycles per search run.")
+flags.DEFINE_integer("final_cycles", 3, "Cycles of the final runs.")
+flags.DEFINE_string("final_seeds", "0,1,2,3,4", "Seeds of the final runs (one sweep).")
+flags.DEFINE_integer("n_s", 0, "Half-cycle length in updates (0: a2 900, a3 2250).")
+flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
+flags.DEFINE_float("eta_min", 1e-5, "Cyclical learning rate minimum.")
+flags.DEFINE_float("eta_max", 1e-1, "Cyclical learning rate maximum.")
+flags.DEFINE_integer("n_train_limit", 0, "Use only the first N training samples (0: all); "
+                     "for quick checks.")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() and shard the members "
+                  "over every process's devices.")
+flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0.")
+flags.DEFINE_integer("num_processes", None, "With --distributed: number of processes.")
+flags.DEFINE_integer("process_id", None, "With --distributed: this process's index.")
+
+FLAGS = flags.FLAGS
+
+SEARCH = {"a2": dict(hidden=(50,), bn=False, init="xavier", n_s=900, final_n_val=1000),
+          "a3": dict(hidden=(50, 50), bn=True, init="he", n_s=2250, final_n_val=5000)}
+
+
+def validate_flags() -> list[int]:
+    common.require(FLAGS.l_max > FLAGS.l_min, "l_max",
+                   f"the lambda range is empty: l_max={FLAGS.l_max} <= l_min={FLAGS.l_min}")
+    common.require(FLAGS.n_coarse >= 3, "n_coarse", "must be >= 3 (the top 3 are reported)")
+    common.require(FLAGS.n_fine >= 0, "n_fine", "must be >= 0")
+    common.require(FLAGS.cycles > 0, "cycles", "must be > 0")
+    common.require(FLAGS.final_cycles >= 0, "final_cycles", "must be >= 0")
+    common.require(FLAGS.n_s >= 0, "n_s", "must be >= 0 (0: the sheet's value)")
+    common.require(FLAGS.n_batch > 0, "n_batch", "must be > 0")
+    common.require(0 < FLAGS.eta_min < FLAGS.eta_max, "eta_max",
+                   "need 0 < eta_min < eta_max")
+    common.require(FLAGS.n_train_limit >= 0, "n_train_limit", "must be >= 0")
+    seeds = common.parse_ints(FLAGS.final_seeds, "final_seeds")
+    common.require(bool(seeds) or FLAGS.final_cycles == 0, "final_seeds", "is empty")
+    return seeds
+
+
+def load_data(n_val: int, eval_test: bool):
+    from jaxdl.data import cifar10
+    s = cifar10.load_splits("all", FLAGS.data_dir, n_val=n_val)
+    limit = FLAGS.n_train_limit or len(s["train"].X)
+    data = {"X_train": s["train"].X[:limit], "Y_train": s["train"].Y[:limit],
+            "X_val": s["val"].X, "Y_val": s["val"].Y}
+    if eval_test:
+        data.update(X_test=s["test"].X, Y_test=s["test"].Y)
+    return data
+
+
+def make_trainer(cfg: dict, n_train: int, n_s: int, eval_test: bool):
+    from jaxdl import models, schedules, train
+    from jaxdl.layers import initializers, losses
+    common.require(FLAGS.n_batch <= n_train, "n_batch",
+                   f"{FLAGS.n_batch} is larger than the {n_train} training samples")
+    model = models.mlp(cfg["hidden"], 10, bn=cfg["bn"], w_init=initializers.by_name(cfg["init"]))
+
+    def optimizer(hp):
+        return optax.scale_by_learning_rate(
+            schedules.cyclical(hp["eta_min"], hp["eta_max"], hp["n_s"]))
+
+    steps_per_epoch = n_train // FLAGS.n_batch
+    # evaluate about 10 times per cycle but never more often than once per epoch
+    epochs_per_eval = max(1, round(2 * n_s / steps_per_epoch / 10))
+    splits = ("train", "val", "test") if eval_test else ("train", "val")
+    trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizer,
+                                 train.shuffled_batches(FLAGS.n_batch, n_train), grad=FLAGS.grad,
+                                 epochs_per_eval=epochs_per_eval, eval_splits=splits)
+    return trainer, steps_per_epoch
+
+
+def n_segments_for(cycles: int, n_s: int, steps_per_epoch: int, epochs_per_eval: int) -> int:
+    """Segments covering `cycles` full cycles (2 n_s updates each), rounded up to whole epochs."""
+    epochs = -(-cycles * 2 * n_s // steps_per_epoch)
+    return -(-epochs // epochs_per_eval)
+
+
+def phase(name, trainer, steps_per_epoch, n_s, cycles, lams, seeds, data):
+    """One sweep: every (lambda, seed) pair a member. Returns per-member rows and the raw result."""
+    from jaxdl import sweep
+    m = len(lams)
+    hp = {"lam": jnp.asarray(lams, jnp.float32), "eta_min": jnp.full(m, FLAGS.eta_min),
+          "eta_max": jnp.full(m, FLAGS.eta_max), "n_s": jnp.full(m, float(n_s))}
+    n_seg = n_segments_for(cycles, n_s, steps_per_epoch, trainer.epochs_per_eval)
+    logging.info("%s: %d members x %d segments of %d epochs, on %d devices", name, m, n_seg,
+                 trainer.epochs_per_eval, jax.device_count())
+    t0 = time.perf_counter()
+    result = sweep.run(trainer, hp, sweep.seeds_keys(seeds), data, n_seg)
+    seconds = time.perf_counter() - t0
+    h = result.history
+    rows = []
+    for i in range(m):
+        row = {"lambda": float(lams[i]), "log10_lambda": float(np.log10(lams[i])),
+               "seed": int(seeds[i]), "train_accuracy": float(h["train_accuracy"][i, -1]),
+               "val_accuracy": float(h["val_accuracy"][i, -1]),
+               "best_val_accuracy": float(np.nanmax(h["val_accuracy"][i])),
+               "diverged": bool(result.diverged[i])}
+        if "test_accuracy" in h:
+            row["test_accuracy"] = float(h["test_accuracy"][i, -1])
+        rows.append(row)
+    logging.info("%s: %.1f s (compile included)", name, seconds)
+    return rows, result, seconds
+
+
+def markdown_table(rows: list[dict], cols: list[str]) -> str:
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r[c]
+            if c == "lambda":
+                cells.append(f"{v:.3e}")
+            elif c.endswith("accuracy"):
+                cells.append(f"{100 * v:.2f} %")
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    del argv
+    seeds = validate_flags()
+    if FLAGS.distributed:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                                   FLAGS.process_id)
+    from jaxdl import plots, results
+    cfg = SEARCH[FLAGS.model]
+    n_s = FLAGS.n_s or cfg["n_s"]
+    workdir = common.workdir()
+    write = jax.process_index() == 0
+    t0 = time.perf_counter()
+    runs, phases = [], {}
+
+    data = load_data(5000, eval_test=False)
+    trainer, spe = make_trainer(cfg, len(data["X_train"]), n_s, eval_test=False)
+    key = jax.random.PRNGKey(FLAGS.seed)
+    from jaxdl import sweep
+    coarse_l = np.asarray(sweep.sample_log_uniform(key, FLAGS.n_coarse, FLAGS.l_min, FLAGS.l_max))
+    rows, _, secs = phase("coarse", trainer, spe, n_s, FLAGS.cycles, coarse_l,
+                          [FLAGS.seed] * len(coarse_l), data)
+    phases["coarse"] = {"rows": rows, "seconds": secs}
+    ranked = sorted([r for r in rows if not r["diverged"]], key=lambda r: -r["val_accuracy"])
+    best = ranked[0]
+    if FLAGS.n_fine:
+        top = [r["log10_lambda"] for r in ranked[:3]]
+        lo, hi = min(top) - FLAGS.fine_margin, max(top) + FLAGS.fine_margin
+        fine_l = np.asarray(sweep.sample_log_uniform(jax.random.fold_in(key, 1), FLAGS.n_fine,
+                                                     lo, hi))
+        rows_f, _, secs = phase("fine", trainer, spe, n_s, FLAGS.cycles, fine_l,
+                                [FLAGS.seed] * len(fine_l), data)
+        phases["fine"] = {"rows": rows_f, "seconds": secs, "range_log10": [lo, hi]}
+        ranked_f = sorted([r for r in rows_f if not r["diverged"]],
+                          key=lambda r: -r["val_accuracy"])
+        if ranked_f and ranked_f[0]["val_accuracy"] >= best["val_accuracy"]:
+            best = ranked_f[0]
+    for r in phases["coarse"]["rows"] + phases.get("fine", {}).get("rows", []):
+        runs.append({"name": f"search_lam{r['lambda']:.3e}",
+                     "config": {"lambda": r["lambda"], "cycles": FLAGS.cycles, "n_s": n_s,
+                                "phase": "fine" if r in phases.get("fine", {}).get("rows", [])
+                                else "coarse"},
+                     "metrics": {k: r[k] for k in ("train_accuracy", "val_accuracy",
+                                                   "best_val_accuracy", "diverged")}})
+
+    summary = {"best_lambda": best["lambda"], "best_search_val_accuracy": best["val_accuracy"]}
+    if FLAGS.final_cycles:
+        final_data = load_data(cfg["final_n_val"], eval_test=True)
+        f_trainer, f_spe = make_trainer(cfg, len(final_data["X_train"]), n_s, eval_test=True)
+        rows_final, _, secs = phase("final", f_trainer, f_spe, n_s, FLAGS.final_cycles,
+                                    np.full(len(seeds), best["lambda"]), seeds, final_data)
+        phases["final"] = {"rows": rows_final, "seconds": secs}
+        for r in rows_final:
+            runs.append({"name": f"final_seed{r['seed']}",
+                         "config": {"lambda": r["lambda"], "cycles": FLAGS.final_cycles,
+                                    "n_s": n_s, "seed": r["seed"], "phase": "final"},
+                         "metrics": {k: r[k] for k in ("train_accuracy", "val_accuracy",
+                                                       "test_accuracy", "diverged")}})
+        for k in ("train_accuracy", "val_accuracy", "test_accuracy"):
+            v = np.array([r[k] for r in rows_final if not r["diverged"]])
+            summary[f"final_{k}_mean"] = float(v.mean())
+            summary[f"final_{k}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+    if not write:
+        return
+    cols = ["lambda", "train_accuracy", "val_accuracy", "best_val_accuracy", "diverged"]
+    for name, p in phases.items():
+        rows = sorted(p["rows"], key=lambda r: -r["val_accuracy"])
+        results.write_csv(workdir / f"{name}.csv", rows)
+        c = cols + (["seed", "test_accuracy"] if name == "final" else [])
+        results.atomic_write_text(workdir / f"{name}.md", markdown_table(rows, c))
+    fig_rows = {name: phases[name]["rows"] for name in ("coarse", "fine") if name in phases}
+    plot_search(fig_rows, workdir / "search.png", f"{FLAGS.model}: val accuracy against lambda")
+    results.write_results(workdir, f"lambda_search_{FLAGS.model}", common.script_flags(__name__),
+                          runs, wall_seconds=time.perf_counter() - t0, summary=summary,
+                          top3=[{k: r[k] for k in ("lambda", "val_accuracy")}
+                                for r in sorted(phases["coarse"]["rows"],
+                                                key=lambda r: -r["val_accuracy"])[:3]],
+                          phase_seconds={k: v["seconds"] for k, v in phases.items()},
+                          process_count=jax.process_count())
+    for k, v in summary.items():
+        print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+
+
+def plot_search(phase_rows: dict, path, title: str):
+    import matplotlib.pyplot as plt
+    from jaxdl import plots
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, rows in phase_rows.items():
+        ax.scatter([r["log10_lambda"] for r in rows], [100 * r["val_accuracy"] for r in rows],
+                   label=name, s=18)
+    ax.set_xlabel("log10 lambda")
+    ax.set_ylabel("val accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    plots.save(fig, path)
+
+
+if __name__ == "__main__":
+    app.run(common.main_wrapper(main))
