@@ -70,6 +70,8 @@ class Trainer(NamedTuple):
     epochs_per_eval: int
     eval_splits: tuple[str, ...]
     compiled: dict  # signature -> compiled segment: one compile per study, not one per run
+    model: model_lib.Model
+    loss: Loss
 
 
 def make_trainer(model: model_lib.Model, loss: Loss, optimizer_fn: OptimizerFn, sampler: Sampler,
@@ -142,7 +144,8 @@ def make_trainer(model: model_lib.Model, loss: Loss, optimizer_fn: OptimizerFn, 
         ts = init(hp, key, data["X_train"].shape[1:])
         return jax.lax.scan(lambda ts, _: segment(ts, hp, data), ts, None, length=n_segments)
 
-    return Trainer(init, step, epoch, evaluate, segment, run, epochs_per_eval, eval_splits, {})
+    return Trainer(init, step, epoch, evaluate, segment, run, epochs_per_eval, eval_splits, {},
+                   model, loss)
 
 
 def to_device(data: dict) -> dict:

@@ -73,3 +73,19 @@ def test_gradcheck_script_prints_and_writes_tables(tmp_path):
     for run in res["runs"]:
         assert run["metrics"]["max_rel_error_manual_vs_autodiff"] <= 1e-10
         assert run["metrics"]["max_rel_error_manual_vs_centred"] <= 1e-6
+
+
+def test_a1_bonus_end_to_end(fake_dir, tmp_path):
+    out = tmp_path / "bonus"
+    proc = _run(["experiments.a1_bonus", f"--workdir={out}", f"--data_dir={fake_dir}",
+                 "--n_epochs=2", "--n_val=50", "--grid_lams=0,0.1", "--grid_etas=0.01",
+                 "--grid_batches=50", "--decay_lams=0.01", "--decay_epochs=1"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    studies = [r["config"]["study"] for r in res["runs"]]
+    assert studies == ["a"] * 3 + ["b"] * 3 + ["c"] * 2 + ["d"] + ["e"] * 2
+    assert {r["config"]["loss"] for r in res["runs"] if r["config"]["study"] == "e"} == {
+        "softmax_ce", "mbce"}
+    for name in ("hist_mbce.png", "hist_softmax_ce.png", "mbce_vs_ce.png", "runs.csv"):
+        assert (out / name).stat().st_size > 100
+    assert 0 <= res["summary"]["best_test_accuracy"] <= 1
