@@ -1,0 +1,280 @@
+"""One command reproduces every study and sets each reference number beside the measured one.
+
+    python -m experiments.reproduce --profile quick --workdir runs/quick   # minutes on a CPU
+    python -m experiments.reproduce --profile full --workdir runs/full     # the sheets' settings
+    python -m experiments.reproduce --profile full --only a1_linear --workdir runs/a1_only
+
+Each study runs as its own process (`python -m experiments.<script> --workdir <workdir>/<study>`),
+one after another; a study that fails or is not selected leaves its rows marked "not run" with
+the reason. A study whose results.json already exists is not run again (delete the folder, or pass
+--rerun, to redo it), so an interrupted reproduction resumes where it stopped.
+Writes <workdir>/REPORT.md and a self-contained <workdir>/report.html (figures embedded).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from absl import app, flags, logging
+
+flags.DEFINE_enum("profile", "quick", ["quick", "full"], "quick: minutes on a CPU; full: the "
+                  "sheets' settings and the seeds' protocols.")
+flags.DEFINE_string("workdir", None, "Folder for every study's outputs and the report.")
+flags.DEFINE_string("data_dir", None, "Data folder (else $JAXDL_DATA_DIR, else the user cache).")
+flags.DEFINE_string("only", "", "Comma-separated study names to run (default: all).")
+flags.DEFINE_bool("rerun", False, "Run studies again even when their results.json exists.")
+
+FLAGS = flags.FLAGS
+
+
+class Study(NamedTuple):
+    name: str
+    module: str
+    quick: list[str]
+    full: list[str]
+    figures: list[str]  # file names (in the study's workdir) to show in the report
+    what: str
+
+
+STUDIES = [
+    Study("gradcheck_linear", "experiments.gradcheck", ["--model=linear"], ["--model=linear"],
+          [], "A1 gradient check, float64 (seed 001 Tables 1-3)"),
+    Study("a1_linear", "experiments.a1_linear", [], [],
+          ["curves_lam0_eta0.001.png", "templates_lam0_eta0.001.png",
+           "templates_lam1_eta0.001.png"], "DD2424 A1: the sheet's four runs (specs 2.4)"),
+    Study("a1_bonus", "experiments.a1_bonus",
+          ["--n_epochs=10", "--grid_lams=0,0.01,0.1", "--grid_etas=0.001,0.01",
+           "--grid_batches=100", "--decay_epochs=3"], [],
+          ["mbce_vs_ce.png", "curves_e_softmax_ce.png", "curves_e_mbce.png"],
+          "DD2424 A1 bonus: all data, flips, grid, step decay, MBCE (specs 3)"),
+    Study("lambda_search_a2", "experiments.lambda_search",
+          ["--model=a2", "--n_coarse=8", "--n_fine=4", "--cycles=1", "--final_cycles=1",
+           "--final_seeds=0,1"], ["--model=a2"], ["search.png"],
+          "DD2424 A2 coarse-to-fine lambda search and final net (specs 4.3)"),
+    Study("lambda_search_a3", "experiments.lambda_search",
+          ["--model=a3", "--n_coarse=8", "--n_fine=4", "--cycles=1", "--final_cycles=1",
+           "--final_seeds=0,1", "--n_s=900"], ["--model=a3"], ["search.png"],
+          "DD2424 A3 lambda search, tuned 3-layer BN net over 5 seeds (specs 5.2, seed 002)"),
+]
+
+
+class Ref(NamedTuple):
+    study: str
+    what: str
+    reference: str  # the number(s) the sheet or seed report gives
+    band: str  # the public band or the acceptance bound, as text
+    measure: Callable[[dict], list[float] | float | None]  # results.json -> value(s) in %/units
+    check: Callable[[float], bool] | None  # applied to the (mean) value; None: informational
+    unit: str = "%"
+
+
+def _run_metric(name: str, metric: str, scale: float = 100.0):
+    def get(res):
+        for r in res["runs"]:
+            if r["name"] == name:
+                v = r["metrics"].get(metric)
+                return None if v is None else scale * v
+        return None
+    return get
+
+
+def _runs_metric(prefix: str, metric: str, scale: float = 100.0):
+    def get(res):
+        vals = [scale * r["metrics"][metric] for r in res["runs"]
+                if r["name"].startswith(prefix) and r["metrics"].get(metric) is not None]
+        return vals or None
+    return get
+
+
+def _summary(key: str, scale: float = 100.0):
+    def get(res):
+        v = res.get("summary", {}).get(key)
+        return None if v is None else scale * v
+    return get
+
+
+def _max_metric(metric: str, scale: float = 1.0):
+    def get(res):
+        vals = [r["metrics"][metric] for r in res["runs"] if metric in r["metrics"]]
+        return scale * max(vals) if vals else None
+    return get
+
+
+REFERENCES = [
+    Ref("gradcheck_linear", "max rel. error, manual vs centred difference (W, b)",
+        "seed 001: abs. diff ~1e-6 (forward), ~1e-13 (centred)", "<= 1e-6",
+        _max_metric("max_rel_error_manual_vs_centred"), lambda v: v <= 1e-6, ""),
+    Ref("gradcheck_linear", "max rel. error, manual vs autodiff (W, b)", "-", "<= 1e-10",
+        _max_metric("max_rel_error_manual_vs_autodiff"), lambda v: v <= 1e-10, ""),
+    Ref("a1_linear", "test acc., lambda=0, eta=.1", "seed 001: 29.30", "27-31",
+        _run_metric("lam0_eta0.1", "test_accuracy"), lambda v: 27 <= v <= 31),
+    Ref("a1_linear", "test acc., lambda=0, eta=.001", "sheet: 38.83; seed 001: 39.27",
+        ">= 38.4 (band 38.4-39.3)", _run_metric("lam0_eta0.001", "test_accuracy"),
+        lambda v: v >= 38.4),
+    Ref("a1_linear", "test acc., lambda=.1, eta=.001", "seed 001: 39.59",
+        ">= 38.8 (band 38.8-39.6)", _run_metric("lam0.1_eta0.001", "test_accuracy"),
+        lambda v: v >= 38.8),
+    Ref("a1_linear", "test acc., lambda=1, eta=.001", "seed 001: 38.01",
+        ">= 36.7 (band 36.7-37.6)", _run_metric("lam1_eta0.001", "test_accuracy"),
+        lambda v: v >= 36.7),
+    Ref("a1_linear", "training cost after epoch 1 (lambda=0, eta=.001)",
+        "sheet: 1.981428 (Matlab rng(400))", "RNG-dependent: informational",
+        _run_metric("lam0_eta0.001", "train_cost_epoch1", 1.0), None, ""),
+    Ref("a1_bonus", "best one-layer classifier, test acc. (best by val.)",
+        "seed 003: ~43 (step decay)", ">= 42 (public 40.6-42)",
+        _summary("best_test_accuracy"), lambda v: v >= 42),
+    Ref("a1_bonus", "softmax CE, test acc. (study e)", "seed 003: 32 (CE) vs 33 (MBCE)",
+        "informational", _runs_metric("e_softmax_ce", "test_accuracy"), None),
+    Ref("a1_bonus", "MBCE, test acc. (study e)", "ttperr 2024: 37.31", "informational",
+        _runs_metric("e_mbce", "test_accuracy"), None),
+    Ref("lambda_search_a2", "A2 final net, test acc. (mean over seeds)", "teacher ~52",
+        ">= 51.5 (band 51.1-52.6)", _summary("final_test_accuracy_mean"), lambda v: v >= 51.5),
+    Ref("lambda_search_a3", "A3 tuned 3-layer BN, test acc. (mean over seeds)",
+        "seed 002: 53.06 +- 0.27", ">= 53.5 (band 52.6-54.3)",
+        _summary("final_test_accuracy_mean"), lambda v: v >= 53.5),
+]
+
+
+def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None) -> dict:
+    """Runs one study as a subprocess; returns {"status", "seconds", "reason"}."""
+    out = workdir / study.name
+    if (out / "results.json").exists() and not FLAGS.rerun:
+        return {"status": "done", "seconds": None, "reason": "results.json already present"}
+    args = [sys.executable, "-m", study.module, f"--workdir={out}",
+            *(study.quick if profile == "quick" else study.full)]
+    if data_dir:
+        args.append(f"--data_dir={data_dir}")
+    out.mkdir(parents=True, exist_ok=True)
+    logging.info("running %s: %s", study.name, " ".join(args[2:]))
+    t0 = time.perf_counter()
+    with open(out / "log.txt", "w") as log:
+        proc = subprocess.run(args, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = (out / "log.txt").read_text().strip().splitlines()[-1:] or ["?"]
+        logging.error("%s failed (exit %d): %s", study.name, proc.returncode, tail[0])
+        return {"status": "failed", "seconds": seconds,
+                "reason": f"exit {proc.returncode}: {tail[0][:200]}"}
+    logging.info("%s done in %.0f s", study.name, seconds)
+    return {"status": "done", "seconds": seconds, "reason": ""}
+
+
+def _fmt(v, unit):
+    if v is None:
+        return None
+    if isinstance(v, list):
+        import statistics
+        mean = statistics.fmean(v)
+        if len(v) == 1:
+            return mean, f"{mean:.4g}{unit and ' ' + unit}"
+        return mean, f"{mean:.4g} +- {statistics.stdev(v):.2g}{unit and ' ' + unit} (n={len(v)})"
+    return v, (f"{v:.2f} {unit}" if unit else f"{v:.4g}")
+
+
+def build_rows(workdir: Path, status: dict) -> list[dict]:
+    rows = []
+    for ref in REFERENCES:
+        st = status.get(ref.study, {"status": "not run", "reason": "not selected (--only)"})
+        path = workdir / ref.study / "results.json"
+        value, shown, met = None, "", ""
+        if path.exists():
+            formatted = _fmt(ref.measure(json.loads(path.read_text())), ref.unit)
+            if formatted is None:
+                shown, met = "not measured", "not run: metric absent from results.json"
+            else:
+                value, shown = formatted
+                met = "-" if ref.check is None else ("yes" if ref.check(value) else "NO")
+        else:
+            reason = st.get("reason") or st["status"]
+            shown, met = "", f"not run: {reason}"
+        rows.append({"study": ref.study, "what": ref.what, "reference": ref.reference,
+                     "band": ref.band, "ours": shown, "met": met})
+    return rows
+
+
+def write_report(workdir: Path, rows: list[dict], status: dict, profile: str, total: float):
+    import jax
+    from jaxdl import results
+    head = (f"# jaxdl reproduction report ({profile} profile)\n\n"
+            f"jax {jax.__version__}, backend {jax.default_backend()}, "
+            f"{jax.device_count()} device(s): {jax.devices()[0].device_kind}; "
+            f"total wall time {total:.0f} s.\n\n")
+    md = [head, "| study | what | reference | band / bound | ours | met |\n|---|---|---|---|---|---|\n"]
+    md += [f"| {r['study']} | {r['what']} | {r['reference']} | {r['band']} | {r['ours']} | "
+           f"{r['met']} |\n" for r in rows]
+    md.append("\n## Studies\n\n| study | what | status | seconds |\n|---|---|---|---|\n")
+    for s in STUDIES:
+        st = status.get(s.name, {"status": "not run", "seconds": None, "reason": "not selected"})
+        secs = "" if st.get("seconds") is None else f"{st['seconds']:.0f}"
+        md.append(f"| {s.name} | {s.what} | {st['status']} {st.get('reason', '')} | {secs} |\n")
+    md.append("\n## Figures\n\n")
+    figs = []
+    for s in STUDIES:
+        for f in s.figures:
+            if (workdir / s.name / f).exists():
+                md.append(f"![{s.name}/{f}]({s.name}/{f})\n")
+                figs.append((s.name, f))
+    results.atomic_write_text(workdir / "REPORT.md", "".join(md))
+
+    def cell(v):
+        return html.escape(str(v))
+    parts = ["<!doctype html><meta charset='utf-8'><title>jaxdl report</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;"
+             "font-size:13px}.NO{background:#fcc}.yes{background:#cfc}</style>",
+             f"<h1>jaxdl reproduction report ({profile})</h1><p>{cell(head.splitlines()[2])}</p>",
+             "<table><tr><th>study<th>what<th>reference<th>band<th>ours<th>met</tr>"]
+    for r in rows:
+        parts.append("<tr>" + "".join(f"<td>{cell(r[k])}" for k in
+                                      ("study", "what", "reference", "band", "ours"))
+                     + f"<td class='{cell(r['met'])}'>{cell(r['met'])}</tr>")
+    parts.append("</table><h2>Figures</h2>")
+    for study, f in figs:
+        data = base64.b64encode((workdir / study / f).read_bytes()).decode()
+        parts.append(f"<figure><img src='data:image/png;base64,{data}' style='max-width:100%'>"
+                     f"<figcaption>{cell(study)}/{cell(f)}</figcaption></figure>")
+    results.atomic_write_text(workdir / "report.html", "\n".join(parts))
+
+
+def main(argv):
+    del argv
+    if not FLAGS.workdir:
+        print("error: --workdir: is required (a folder for the outputs)", file=sys.stderr)
+        sys.exit(2)
+    names = [s.name for s in STUDIES]
+    only = [n for n in FLAGS.only.split(",") if n]
+    unknown = sorted(set(only) - set(names))
+    if unknown:
+        print(f"error: --only: unknown studies {unknown}; known: {names}", file=sys.stderr)
+        sys.exit(2)
+    workdir = Path(FLAGS.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    t0 = time.perf_counter()
+    status = {}
+    for study in STUDIES:
+        if only and study.name not in only:
+            continue
+        status[study.name] = run_study(study, workdir, FLAGS.profile, FLAGS.data_dir)
+        write_report(workdir, build_rows(workdir, status), status, FLAGS.profile,
+                     time.perf_counter() - t0)
+    total = time.perf_counter() - t0
+    rows = build_rows(workdir, status)
+    write_report(workdir, rows, status, FLAGS.profile, total)
+    print((workdir / "REPORT.md").read_text().split("## Studies")[0])
+    failed = [n for n, s in status.items() if s["status"] == "failed"]
+    if failed:
+        print(f"failed studies: {failed}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)
