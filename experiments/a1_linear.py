@@ -81,10 +81,11 @@ def main(argv):
         name = run_name(lam, eta)
         hp = train.as_hparams(lam=lam, eta=eta)
         key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i)
-        fit = train.fit(trainer, hp, key, data, FLAGS.n_epochs, name=name)
+        fit = train.fit(trainer, hp, key, data, FLAGS.n_epochs, name=name,
+                        checkpoint=workdir / f"checkpoint_{name}.msgpack")
         ts, history = fit.state, fit.history
         test = jax.device_get(evaluate(ts.params, ts.state, hp, X_test, Y_test))
-        last = history[-1]
+        last = history[-2] if fit.diverged and len(history) > 1 else history[-1]  # last finite
         metrics = {"train_accuracy": last["train_accuracy"],
                    "val_accuracy": last["val_accuracy"],
                    "test_accuracy": float(test["accuracy"]),
@@ -92,7 +93,7 @@ def main(argv):
                    "val_loss": last["val_loss"], "val_cost": last["val_cost"],
                    "test_loss": float(test["loss"]),
                    "train_cost_epoch1": history[0]["train_cost"],
-                   "diverged": not np.isfinite(last["batch_cost"]),
+                   "diverged": fit.diverged,
                    "compile_seconds": fit.compile_seconds,
                    "train_seconds": fit.train_seconds}
         logging.info("%s: test accuracy %.4f", name, metrics["test_accuracy"])

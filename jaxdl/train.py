@@ -13,7 +13,9 @@ weights). Hyper-parameters: `hp["lam"]` always; the rest is read by `optimizer_f
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
 import flax
@@ -23,6 +25,7 @@ import numpy as np
 import optax
 from absl import logging
 
+from jaxdl import checkpoint as checkpoint_lib
 from jaxdl import model as model_lib
 from jaxdl.layers.losses import Loss
 
@@ -163,41 +166,60 @@ class FitResult(NamedTuple):
     history: list[dict]  # one dict of floats per evaluation
     compile_seconds: float
     train_seconds: float
+    diverged: bool = False  # the cost became NaN or inf; state is the last finite one
 
 
 def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *,
         name: str = "run", log_every: int = 1,
         on_segment: Callable[[TrainState, dict], None] | None = None,
-        init_state: TrainState | None = None, history: list[dict] | None = None) -> FitResult:
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1) -> FitResult:
     """Trains for n_epochs (a multiple of trainer.epochs_per_eval) from the host, segment by segment.
 
-    Logs progress every `log_every` segments; `on_segment(ts, metrics)` is called after each segment
-    (checkpointing hooks in there). `init_state` / `history` resume a run.
+    Logs step, epoch, metrics, steps per second and an ETA every `log_every` segments, and calls
+    `on_segment(ts, metrics)` after each. With `checkpoint` (a file path), the train state (params,
+    optimiser state, PRNG key, step) and history are saved atomically every `checkpoint_every`
+    segments, and a run started again with the same path continues from the last save: the same
+    compiled program on the same state, so it ends with the metrics of an uninterrupted run.
+    A non-finite cost stops the run with a warning; the last good checkpoint is kept.
     """
     if n_epochs % trainer.epochs_per_eval:
         raise ValueError(f"n_epochs={n_epochs} is not a multiple of epochs_per_eval="
                          f"{trainer.epochs_per_eval}")
     n_segments = n_epochs // trainer.epochs_per_eval
-    ts = init_state if init_state is not None else jax.jit(
-        trainer.init, static_argnums=2)(hp, key, tuple(data["X_train"].shape[1:]))
-    history = list(history or [])
+    ts = jax.jit(trainer.init, static_argnums=2)(hp, key, tuple(data["X_train"].shape[1:]))
+    history: list[dict] = []
+    meta = {"name": name, "hp": {k: float(v) for k, v in jax.device_get(hp).items()},
+            "epochs_per_eval": trainer.epochs_per_eval}
+    if checkpoint is not None and Path(checkpoint).exists():
+        ts, history, saved = checkpoint_lib.restore(checkpoint, ts)
+        if saved != meta:
+            raise checkpoint_lib.DataError(
+                f"checkpoint {checkpoint} belongs to another run ({saved}); expected {meta}: "
+                "use another --workdir or delete it")
+        logging.info("%s: resumed from %s at epoch %d", name, checkpoint, int(ts.epoch))
     t0 = time.perf_counter()
     signature = str(jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), (ts, hp, data)))
     if signature not in trainer.compiled:
-        trainer.compiled[signature] = jax.jit(trainer.segment, donate_argnums=0).lower(
-            ts, hp, data).compile()
+        # not donated: when a segment diverges, the state it started from is the one we keep
+        trainer.compiled[signature] = jax.jit(trainer.segment).lower(ts, hp, data).compile()
     compiled = trainer.compiled[signature]
     compile_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    first, start_step = len(history), int(ts.step)
+    first, start_step, diverged = len(history), int(ts.step), False
     for i in range(first, n_segments):
-        ts, metrics = compiled(ts, hp, data)
+        new_ts, metrics = compiled(ts, hp, data)
         metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        history.append(metrics)
-        if not np.isfinite(metrics["batch_cost"]):
-            logging.warning("%s: cost became %s at epoch %d; stopping this run",
-                            name, metrics["batch_cost"], int(metrics["epoch"]))
+        if not all(np.isfinite(v) for v in metrics.values()):
+            logging.warning("%s: the cost became %s at epoch %d: diverged, stopping this run "
+                            "(the last good state is kept%s)", name, metrics["batch_cost"],
+                            int(metrics["epoch"]), f" in {checkpoint}" if checkpoint else "")
+            history.append(metrics)
+            diverged = True
             break
+        ts = new_ts
+        history.append(metrics)
+        if checkpoint is not None and ((i + 1) % checkpoint_every == 0 or i + 1 == n_segments):
+            checkpoint_lib.save(checkpoint, ts, history=history, meta=meta)
         if on_segment is not None:
             on_segment(ts, metrics)
         if (i + 1) % log_every == 0 or i + 1 == n_segments:
@@ -209,4 +231,4 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
                                    if k not in ("step", "epoch")),
                          (metrics["step"] - start_step) / max(elapsed, 1e-9), eta)
     jax.block_until_ready(ts)
-    return FitResult(ts, history, compile_seconds, time.perf_counter() - t0)
+    return FitResult(ts, history, compile_seconds, time.perf_counter() - t0, diverged)

@@ -1,0 +1,107 @@
+"""Checkpoint and resume, divergence handling and determinism, through the library and through a
+real experiment process killed mid-run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from jaxdl import checkpoint, train
+from jaxdl.data import cifar10
+from test_train import _data, _trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fit_resumes_from_a_checkpoint_to_the_same_end(tmp_path):
+    data = _data()
+    hp = train.as_hparams(lam=0.01, eta=0.05)
+    key = jax.random.PRNGKey(0)
+    whole = train.fit(_trainer("manual", data), hp, key, data, 6)
+    path = tmp_path / "ckpt.msgpack"
+    train.fit(_trainer("manual", data), hp, key, data, 2, checkpoint=path)  # "interrupted"
+    _, saved_history, _ = checkpoint.restore(path, whole.state)
+    assert len(saved_history) == 2
+    resumed = train.fit(_trainer("manual", data), hp, key, data, 6, checkpoint=path)
+    assert len(resumed.history) == 6
+    chex.assert_trees_all_equal(resumed.state.params, whole.state.params)
+    assert resumed.history == whole.history
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    data = _data()
+    path = tmp_path / "ckpt.msgpack"
+    train.fit(_trainer("manual", data), train.as_hparams(lam=0.0, eta=0.05),
+              jax.random.PRNGKey(0), data, 1, checkpoint=path)
+    with pytest.raises(checkpoint.DataError, match="another run"):
+        train.fit(_trainer("manual", data), train.as_hparams(lam=0.5, eta=0.05),
+                  jax.random.PRNGKey(0), data, 2, checkpoint=path)
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
+    data = _data()
+    path = tmp_path / "ckpt.msgpack"
+    # |1 - 2 eta lam| = 1.5: W grows 1.5x per step, so the cost overflows after a few epochs
+    result = train.fit(_trainer("manual", data), train.as_hparams(lam=0.1, eta=12.5),
+                       jax.random.PRNGKey(0), data, 40, checkpoint=path)
+    assert result.diverged
+    assert not np.isfinite(result.history[-1]["batch_cost"])
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(result.state.params))
+    assert len(result.history) > 1  # some finite epochs came first: the file holds the last
+    restored, hist, _ = checkpoint.restore(path, result.state)
+    assert len(hist) == len(result.history) - 1
+    assert all(np.isfinite(h["batch_cost"]) for h in hist)
+    chex.assert_trees_all_equal(restored.params, result.state.params)
+
+
+def test_same_flags_and_seed_give_identical_metrics():
+    data = _data()
+    hp = train.as_hparams(lam=0.01, eta=0.05)
+    runs = [train.fit(_trainer("manual", data), hp, jax.random.PRNGKey(7), data, 3).history
+            for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def _a1_args(workdir, data_dir, epochs):
+    return [sys.executable, "-m", "experiments.a1_linear", f"--workdir={workdir}",
+            f"--data_dir={data_dir}", f"--n_epochs={epochs}", "--n_batch=50", "--lams=0.1",
+            "--etas=0.001"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_experiment_resumes_to_the_uninterrupted_result(tmp_path, sig):
+    data_dir = tmp_path / "data"
+    cifar10.write_fake_dataset(data_dir, n_per_batch=2000)
+    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
+    epochs = 300
+    ref = subprocess.run(_a1_args(tmp_path / "ref", data_dir, epochs), cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    work = tmp_path / "run"
+    proc = subprocess.Popen(_a1_args(work, data_dir, epochs), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = work / "checkpoint_lam0.1_eta0.001.msgpack"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0, "the run ended before it could be interrupted"
+    raw = checkpoint.read_raw(ckpt)
+    assert 0 < len(json.loads(raw["history"])) < epochs
+    again = subprocess.run(_a1_args(work, data_dir, epochs), cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resumed from" in again.stderr
+    m_ref = json.loads((tmp_path / "ref" / "results.json").read_text())["runs"][0]["metrics"]
+    m_new = json.loads((work / "results.json").read_text())["runs"][0]["metrics"]
+    for k in ("train_accuracy", "val_accuracy", "test_accuracy", "train_cost", "test_loss"):
+        assert m_new[k] == m_ref[k], k
