@@ -1,0 +1,138 @@
+"""Plain reference implementations of the benchmark workloads: vectorised numpy with the sheets'
+hand-written gradients, and PyTorch (CPU, autograd). Each takes the same initial parameters and
+the same minibatch index sequence as the jaxdl run, and returns the per-step training costs, so
+the benchmark can check that every implementation computes the same function before timing it.
+
+Layout as in jaxdl: samples are rows, W is (out, in).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def cyclical_eta(t, eta_min, eta_max, n_s):
+    """The sheet's triangular schedule at update t (t = 0 is the first update)."""
+    phase = (t % (2 * n_s)) / n_s
+    return eta_min + (phase if phase <= 1 else 2 - phase) * (eta_max - eta_min)
+
+
+# ---- numpy --------------------------------------------------------------------------------------
+def np_softmax_ce(S, Y):
+    S = S - S.max(axis=1, keepdims=True)
+    P = np.exp(S)
+    P /= P.sum(axis=1, keepdims=True)
+    return P, -np.mean(np.log(np.sum(P * Y, axis=1)))
+
+
+def np_linear(params, X, Y, idx, lam, eta):
+    """A1: s = x W^T + b, softmax CE, plain SGD. Returns per-step costs."""
+    W, b = params[0]["W"].copy(), params[0]["b"].copy()
+    costs = np.empty(len(idx), np.float32)
+    for t, rows in enumerate(idx):
+        Xb, Yb = X[rows], Y[rows]
+        P, loss = np_softmax_ce(Xb @ W.T + b, Yb)
+        costs[t] = loss + lam * np.sum(W * W)
+        G = (P - Yb) / len(rows)
+        W -= eta * (G.T @ Xb + 2 * lam * W)
+        b -= eta * G.sum(axis=0)
+    return costs
+
+
+def np_mlp_bn(params, X, Y, idx, lam, eta_min, eta_max, n_s, eps=1e-8):
+    """A3: [dense (no bias) -> BN -> relu] x (k-1) -> dense, softmax CE, cyclical SGD.
+
+    params: the jaxdl list [dense, bn, relu, dense, bn, relu, ..., dense] of dicts.
+    BN backward is the sheet's BatchNormBackPass (specs 5.1).
+    """
+    dense = [{k: v.copy() for k, v in p.items()} for p in params if "W" in p]
+    bns = [{k: v.copy() for k, v in p.items()} for p in params if "gamma" in p]
+    costs = np.empty(len(idx), np.float32)
+    for t, rows in enumerate(idx):
+        x, Yb = X[rows], Y[rows]
+        n = len(rows)
+        cache = []
+        for W, bn in zip(dense[:-1], bns):
+            s = x @ W["W"].T
+            mu, var = s.mean(axis=0), s.var(axis=0)
+            s_hat = (s - mu) / np.sqrt(var + eps)
+            h = np.maximum(bn["gamma"] * s_hat + bn["beta"], 0)
+            cache.append((x, s, mu, var, s_hat, h))
+            x = h
+        out = dense[-1]
+        P, loss = np_softmax_ce(x @ out["W"].T + out["b"], Yb)
+        costs[t] = loss + lam * sum(np.sum(d["W"] ** 2) for d in dense)
+        G = (P - Yb) / n
+        grads = [None] * len(dense)
+        grads[-1] = {"W": G.T @ x + 2 * lam * out["W"], "b": G.sum(axis=0)}
+        G = (G @ out["W"]) * (x > 0)
+        bn_grads = [None] * len(bns)
+        for l in reversed(range(len(bns))):
+            x_in, s, mu, var, s_hat, h = cache[l]
+            bn_grads[l] = {"gamma": np.sum(G * s_hat, axis=0), "beta": G.sum(axis=0)}
+            G = G * bns[l]["gamma"]
+            sigma1, sigma2 = (var + eps) ** -0.5, (var + eps) ** -1.5
+            G1, G2 = G * sigma1, G * sigma2
+            D = s - mu
+            c = np.sum(G2 * D, axis=0)
+            G = G1 - G1.mean(axis=0) - D * c / n
+            grads[l] = {"W": G.T @ x_in + 2 * lam * dense[l]["W"]}
+            if l > 0:
+                G = (G @ dense[l]["W"]) * (x_in > 0)
+        eta = cyclical_eta(t, eta_min, eta_max, n_s)
+        for p, g in zip(dense + bns, grads + bn_grads):
+            for k in g:
+                p[k] -= eta * g[k]
+    return costs
+
+
+# ---- PyTorch -----------------------------------------------------------------------------------
+def torch_linear(params, X, Y, idx, lam, eta):
+    import torch
+    W = torch.tensor(params[0]["W"], requires_grad=True)
+    b = torch.tensor(params[0]["b"], requires_grad=True)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(Y.argmax(1))
+    idx_t = torch.from_numpy(np.asarray(idx, np.int64))
+    costs = torch.empty(len(idx))
+    for t in range(len(idx)):
+        rows = idx_t[t]
+        loss = torch.nn.functional.cross_entropy(Xt[rows] @ W.T + b, yt[rows])
+        cost = loss + lam * (W * W).sum()
+        W.grad = b.grad = None
+        cost.backward()
+        with torch.no_grad():
+            W -= eta * W.grad
+            b -= eta * b.grad
+        costs[t] = cost.detach()
+    return costs.numpy()
+
+
+def torch_mlp_bn(params, X, Y, idx, lam, eta_min, eta_max, n_s, eps=1e-8):
+    import torch
+    F = torch.nn.functional
+    dense = [{k: torch.tensor(v, requires_grad=True) for k, v in p.items()}
+             for p in params if "W" in p]
+    bns = [{k: torch.tensor(v, requires_grad=True) for k, v in p.items()}
+           for p in params if "gamma" in p]
+    leaves = [v for p in dense + bns for v in p.values()]
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(Y.argmax(1))
+    idx_t = torch.from_numpy(np.asarray(idx, np.int64))
+    costs = torch.empty(len(idx))
+    for t in range(len(idx)):
+        rows = idx_t[t]
+        x = Xt[rows]
+        for W, bn in zip(dense[:-1], bns):
+            s = x @ W["W"].T
+            x = torch.relu(F.batch_norm(s, None, None, bn["gamma"], bn["beta"], training=True,
+                                        eps=eps))
+        loss = F.cross_entropy(x @ dense[-1]["W"].T + dense[-1]["b"], yt[rows])
+        cost = loss + lam * sum((d["W"] ** 2).sum() for d in dense)
+        for v in leaves:
+            v.grad = None
+        cost.backward()
+        eta = cyclical_eta(t, eta_min, eta_max, n_s)
+        with torch.no_grad():
+            for v in leaves:
+                v -= eta * v.grad
+        costs[t] = cost.detach()
+    return costs.numpy()

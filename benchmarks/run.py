@@ -1,0 +1,256 @@
+"""The speed suite: every training workload in jaxdl against numpy and PyTorch, in one process.
+
+    python benchmarks/run.py [--repeats 5] [--threads 1] [--only a1,mlp] [--out bench.json]
+
+For each workload the implementations start from the same parameters and follow the same
+minibatch index sequence; before anything is timed, each is checked to compute the same function
+(the per-step training costs of the first --check_steps steps agree to float32 tolerance). Then
+they are timed interleaved (J N T J N T ...; these machines drift) and medians are reported:
+seconds of the training loop (jaxdl's compile apart), achieved GFLOP/s from an analytic count of
+the matmul FLOPs, the fraction of a measured float32 matmul ceiling, and ratios. PyTorch is used
+when installed (`pip install torch==2.13.0`), else skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--repeats", type=int, default=5)
+parser.add_argument("--threads", type=int, default=0, help="0: each library's default")
+parser.add_argument("--only", default="", help="comma-separated workloads")
+parser.add_argument("--check_steps", type=int, default=20)
+parser.add_argument("--out", default="")
+args = parser.parse_args()
+if args.threads:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen"
+                               f"=false intra_op_parallelism_threads={args.threads}")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+import references as ref  # noqa: E402
+from jaxdl import models, schedules, train  # noqa: E402
+from jaxdl.layers import losses  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+    if args.threads:
+        torch.set_num_threads(args.threads)
+except ImportError:
+    torch = None
+
+
+def data(n=10000, d=3072, k=10, seed=0):
+    """Standardised CIFAR-10 batch 1 when available (the real workload), else random data."""
+    try:
+        from jaxdl.data import cifar10
+        s = cifar10.load_splits("a1", os.environ.get("JAXDL_DATA_DIR"))["train"]
+        return s.X[:n], s.Y[:n], "cifar10"
+    except Exception:
+        rng = np.random.default_rng(seed)
+        return (rng.normal(size=(n, d)).astype(np.float32),
+                np.eye(k, dtype=np.float32)[rng.integers(0, k, n)], "random")
+
+
+def batch_indices(n, steps, batch, seed=0):
+    """A reshuffle every epoch, cut into batches: the same sequence for every implementation."""
+    rng = np.random.default_rng(seed)
+    per_epoch = n // batch
+    out = [rng.permutation(n)[: per_epoch * batch].reshape(per_epoch, batch)
+           for _ in range(-(-steps // per_epoch))]
+    return np.concatenate(out)[:steps]
+
+
+def matmul_ceiling(n=2048, reps=10):
+    """GFLOP/s of a jitted float32 n x n matmul (the machine's practical ceiling)."""
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f(a).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+class JaxRun:
+    """jaxdl's training loop for one workload: a jitted lax.scan of trainer.step over the index
+    sequence, compiled once (timed apart); `steps(idx)` returns per-step costs."""
+
+    def __init__(self, trainer, hp, params, X, Y, vmapped_hp=False):
+        self.trainer, self.hp = trainer, hp
+        ts = trainer.init(jax.tree.map(lambda v: v[0], hp) if vmapped_hp else hp,
+                          jax.random.PRNGKey(0), X.shape[1:])
+        self.ts = ts.replace(params=jax.tree.map(jnp.asarray, params))
+        self.X, self.Y = jnp.asarray(X), jnp.asarray(Y)
+
+        def run(ts, hp, X, Y, idx):
+            def body(ts, rows):
+                return trainer.step(ts, hp, X[rows], Y[rows])
+            return jax.lax.scan(body, ts, idx)[1]
+        if vmapped_hp:
+            run = jax.vmap(run, in_axes=(None, 0, None, None, None))
+        self.fn = jax.jit(run)
+        self.compiled = {}
+
+    def compile(self, idx):
+        t0 = time.perf_counter()
+        key = idx.shape
+        if key not in self.compiled:
+            self.compiled[key] = self.fn.lower(self.ts, self.hp, self.X, self.Y,
+                                               jnp.asarray(idx)).compile()
+        return time.perf_counter() - t0
+
+    def __call__(self, idx):
+        self.compile(idx)
+        return np.asarray(self.compiled[idx.shape](self.ts, self.hp, self.X, self.Y,
+                                                   jnp.asarray(idx)))
+
+
+def a1_workload(X, Y):
+    steps, batch, lam, eta = 4000, 100, 0.1, 0.001
+    model = models.linear(10, 0.01)
+    params, _ = model.init(jax.random.PRNGKey(0), (X.shape[1],))
+    params_np = jax.tree.map(np.asarray, params)
+    trainer = train.make_trainer(model, losses.softmax_cross_entropy,
+                                 lambda hp: optax.sgd(hp["eta"]), train.shuffled_batches(batch,
+                                                                                          len(X)))
+    jx = JaxRun(trainer, train.as_hparams(lam=lam, eta=eta), params, X, Y)
+    impls = {"jaxdl": jx,
+             "numpy": lambda idx: ref.np_linear(params_np, X, Y, idx, lam, eta)}
+    if torch is not None:
+        impls["pytorch"] = lambda idx: ref.torch_linear(params_np, X, Y, idx, lam, eta)
+    flops_per_step = 4 * batch * X.shape[1] * 10  # forward s = XW^T, gradient G^T X
+    return impls, batch_indices(len(X), steps, batch), flops_per_step * steps
+
+
+def mlp_parts(X, hidden=(50, 50)):
+    model = models.mlp(hidden, 10, bn=True)
+    params, _ = model.init(jax.random.PRNGKey(0), (X.shape[1],))
+    d = X.shape[1]
+    widths = [d, *hidden, 10]
+    fwd = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    back_dx = sum(a * b for a, b in zip(widths[1:-1], widths[2:]))  # dX of all but layer 1
+    return model, params, fwd, back_dx
+
+
+def mlp_trainer(model, n, batch):
+    def optimizer(hp):
+        return optax.scale_by_learning_rate(schedules.cyclical(hp["eta_min"], hp["eta_max"],
+                                                               hp["n_s"]))
+    return train.make_trainer(model, losses.softmax_cross_entropy, optimizer,
+                              train.shuffled_batches(batch, n))
+
+
+def mlp_workload(X, Y):
+    steps, batch, lam, n_s = 900, 100, 0.005, 450.0
+    model, params, fwd, back_dx = mlp_parts(X)
+    params_np = jax.tree.map(np.asarray, params)
+    hp = train.as_hparams(lam=lam, eta_min=1e-5, eta_max=1e-1, n_s=n_s)
+    jx = JaxRun(mlp_trainer(model, len(X), batch), hp, params, X, Y)
+    impls = {"jaxdl": jx, "numpy": lambda idx: ref.np_mlp_bn(params_np, X, Y, idx, lam, 1e-5,
+                                                            1e-1, n_s)}
+    if torch is not None:
+        impls["pytorch"] = lambda idx: ref.torch_mlp_bn(params_np, X, Y, idx, lam, 1e-5, 1e-1,
+                                                        n_s)
+    return impls, batch_indices(len(X), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
+
+
+def sweep_workload(X, Y):
+    steps, batch, n_s = 450, 100, 225.0
+    lams = np.logspace(-5, -1, 8).astype(np.float32)
+    model, params, fwd, back_dx = mlp_parts(X)
+    params_np = jax.tree.map(np.asarray, params)
+    trainer = mlp_trainer(model, len(X), batch)
+    hp = {"lam": jnp.asarray(lams), "eta_min": jnp.full(8, 1e-5), "eta_max": jnp.full(8, 1e-1),
+          "n_s": jnp.full(8, n_s)}
+    vm = JaxRun(trainer, hp, params, X, Y, vmapped_hp=True)
+    one = JaxRun(trainer, jax.tree.map(lambda v: v[0], hp), params, X, Y)
+
+    def sequential(idx):
+        out = []
+        for i in range(8):
+            one.hp = jax.tree.map(lambda v: v[i], hp)
+            out.append(one(idx))
+        return np.stack(out)
+
+    impls = {"jaxdl": vm, "jaxdl_sequential": sequential,
+             "numpy": lambda idx: np.stack([ref.np_mlp_bn(params_np, X, Y, idx, float(l), 1e-5,
+                                                          1e-1, n_s) for l in lams])}
+    if torch is not None:
+        impls["pytorch"] = lambda idx: np.stack([ref.torch_mlp_bn(params_np, X, Y, idx, float(l),
+                                                                  1e-5, 1e-1, n_s) for l in lams])
+    return impls, batch_indices(len(X), steps, batch), 8 * 2 * batch * (2 * fwd + back_dx) * steps
+
+
+WORKLOADS = {"a1": ("A1 linear classifier, 4000 steps, batch 100, 3072 -> 10", a1_workload),
+             "mlp": ("A3 3-layer BN MLP 3072-50-50-10, 900 steps, batch 100, cyclical eta",
+                     mlp_workload),
+             "sweep": ("8 lambda x 450 steps of the 3-layer BN MLP (vmapped vs one after another)",
+                       sweep_workload)}
+
+
+def main():
+    X, Y, source = data()
+    ceiling = matmul_ceiling()
+    print(f"data: {source}; jax {jax.__version__} on {jax.default_backend()}; threads: "
+          f"{args.threads or 'default'}; float32 matmul ceiling {ceiling:.0f} GFLOP/s")
+    if torch is None:
+        print("PyTorch not installed: its column is skipped (pip install torch==2.13.0)")
+    only = [w for w in args.only.split(",") if w] or list(WORKLOADS)
+    report = {"data": source, "jax_version": jax.__version__, "backend": jax.default_backend(),
+              "threads": args.threads or "default", "ceiling_gflops": ceiling,
+              "torch_version": getattr(torch, "__version__", None), "workloads": {}}
+    for name in only:
+        title, build = WORKLOADS[name]
+        impls, idx, flops = build(X, Y)
+        check = idx[: args.check_steps]
+        costs = {k: np.asarray(f(check)) for k, f in impls.items()}
+        for k, c in costs.items():
+            np.testing.assert_allclose(c, costs["jaxdl"], rtol=2e-4, atol=2e-5,
+                                       err_msg=f"{name}: {k} computes another function")
+        compile_s = impls["jaxdl"].compile(idx)
+        times = {k: [] for k in impls}
+        for _ in range(args.repeats):
+            for k, f in impls.items():
+                t0 = time.perf_counter()
+                f(idx)
+                times[k].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        row = {"title": title, "gflop": flops / 1e9, "jaxdl_compile_seconds": compile_s,
+               "seconds": med, "all_seconds": times,
+               "gflops": {k: flops / v / 1e9 for k, v in med.items()},
+               "fraction_of_ceiling": {k: flops / v / 1e9 / ceiling for k, v in med.items()},
+               "floor_seconds": flops / 1e9 / ceiling,
+               "speedup_of_jaxdl": {k: v / med["jaxdl"] for k, v in med.items() if k != "jaxdl"},
+               "check": f"per-step costs of the first {len(check)} steps agree (rtol 2e-4)"}
+        report["workloads"][name] = row
+        print(f"\n{title}  ({flops / 1e9:.1f} GFLOP, floor {row['floor_seconds']:.2f} s; "
+              f"jaxdl compile {compile_s:.2f} s)")
+        for k in impls:
+            print(f"  {k:<18} {med[k]:8.3f} s  {row['gflops'][k]:6.1f} GFLOP/s "
+                  f"({100 * row['fraction_of_ceiling'][k]:4.1f} % of ceiling)"
+                  + (f"  jaxdl is {row['speedup_of_jaxdl'][k]:.1f}x faster" if k != "jaxdl"
+                     else ""))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
