@@ -109,7 +109,7 @@ def main(argv):
     studies, batches = validate()
     workdir = common.workdir()
     t0 = time.perf_counter()
-    s = cifar10.load_splits("all", FLAGS.data_dir, n_val=FLAGS.n_val)
+    s = common.cifar10_splits("all", FLAGS.n_val)
     data = train.to_device({"X_train": s["train"].X, "Y_train": s["train"].Y,
                             "X_val": s["val"].X, "Y_val": s["val"].Y,
                             "X_test": s["test"].X, "Y_test": s["test"].Y})

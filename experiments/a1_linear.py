@@ -62,7 +62,7 @@ def main(argv):
     lams, etas = validate_flags()
     workdir = common.workdir()
     t0 = time.perf_counter()
-    splits = cifar10.load_splits(FLAGS.split, FLAGS.data_dir, n_val=FLAGS.n_val)
+    splits = common.cifar10_splits(FLAGS.split, FLAGS.n_val)
     n_train = len(splits["train"].X)
     common.require(FLAGS.n_batch <= n_train, "n_batch",
                    f"{FLAGS.n_batch} is larger than the {n_train} training samples")

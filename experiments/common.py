@@ -70,3 +70,12 @@ def main_wrapper(main):
             sys.exit(2)
     return wrapped
 
+
+
+def cifar10_splits(split: str, n_val: int = 5000) -> dict:
+    """cifar10.load_splits with an impossible --n_val reported as a flag error."""
+    from jaxdl.data import cifar10
+    try:
+        return cifar10.load_splits(split, FLAGS.data_dir, n_val=n_val)
+    except ValueError as e:
+        raise FlagError(f"--n_val: {e}") from None

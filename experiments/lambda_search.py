@@ -38,7 +38,7 @@ flags.DEFINE_float("fine_margin", 0.25, "Fine range: the coarse top-3 span +- th
 flags.DEFINE_integer("cycles", 2, "Cycles per search run.")
 flags.DEFINE_integer("final_cycles", 3, "Cycles of the final runs.")
 flags.DEFINE_string("final_seeds", "0,1,2,3,4", "Seeds of the final runs (one sweep).")
-flags.DEFINE_integer("n_s", 0, "Half-cycle length in updates (0: a2 900, a3 2250).")
+flags.DEFINE_integer("n_s", None, "Half-cycle length in updates (default: a2 900, a3 2250).")
 flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
 flags.DEFINE_float("eta_min", 1e-5, "Cyclical learning rate minimum.")
 flags.DEFINE_float("eta_max", 1e-1, "Cyclical learning rate maximum.")
@@ -63,7 +63,7 @@ def validate_flags() -> list[int]:
     common.require(FLAGS.n_fine >= 0, "n_fine", "must be >= 0")
     common.require(FLAGS.cycles > 0, "cycles", "must be > 0")
     common.require(FLAGS.final_cycles >= 0, "final_cycles", "must be >= 0")
-    common.require(FLAGS.n_s >= 0, "n_s", "must be >= 0 (0: the sheet's value)")
+    common.require(FLAGS.n_s is None or FLAGS.n_s > 0, "n_s", "must be > 0")
     common.require(FLAGS.n_batch > 0, "n_batch", "must be > 0")
     common.require(0 < FLAGS.eta_min < FLAGS.eta_max, "eta_max",
                    "need 0 < eta_min < eta_max")
@@ -74,8 +74,7 @@ def validate_flags() -> list[int]:
 
 
 def load_data(n_val: int, eval_test: bool):
-    from jaxdl.data import cifar10
-    s = cifar10.load_splits("all", FLAGS.data_dir, n_val=n_val)
+    s = common.cifar10_splits("all", n_val)
     limit = FLAGS.n_train_limit or len(s["train"].X)
     data = {"X_train": s["train"].X[:limit], "Y_train": s["train"].Y[:limit],
             "X_val": s["val"].X, "Y_val": s["val"].Y}

@@ -1,0 +1,59 @@
+"""Every experiment rejects impossible flags with one line naming the flag, before any compilation
+(exit status 2, no traceback), and missing data with one line naming the files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CASES = [
+    ("experiments.a1_linear", ["--etas=-0.1", "--lams=0"], "--etas"),
+    ("experiments.a1_linear", ["--n_batch=100000"], "--n_batch"),
+    ("experiments.a1_linear", ["--lams=0,0.1", "--etas=0.1"], "--etas"),
+    ("experiments.a1_bonus", ["--grid_etas=0,-1"], "--grid_etas"),
+    ("experiments.a1_bonus", ["--n_val=100000"], "--n_val"),
+    ("experiments.a1_bonus", ["--grid_batches=100000", "--n_val=10"], "--grid_batches"),
+    ("experiments.lambda_search", ["--n_s=0"], "--n_s"),
+    ("experiments.lambda_search", ["--l_min=-1", "--l_max=-5"], "--l_max"),
+    ("experiments.lambda_search", ["--eta_min=0.1", "--eta_max=0.01"], "--eta_max"),
+    ("experiments.lambda_search", ["--n_batch=100000"], "--n_batch"),
+    ("experiments.lambda_search", ["--model=a9"], "--model"),
+    ("experiments.gradcheck", ["--batch_sizes=0"], "--batch_sizes"),
+    ("experiments.reproduce", ["--only=nonsense"], "--only"),
+]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from jaxdl.data import cifar10
+    folder = tmp_path_factory.mktemp("data")
+    cifar10.write_fake_dataset(folder, n_per_batch=30)
+    return folder
+
+
+def _run(module, args, data_dir, workdir):
+    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-m", module, f"--workdir={workdir}",
+                           f"--data_dir={data_dir}", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("module,args,flag", CASES, ids=[f"{m.split('.')[1]}{a}" for m, a, _ in CASES])
+def test_impossible_flags_are_rejected_by_name(module, args, flag, data_dir, tmp_path):
+    proc = _run(module, args, data_dir, tmp_path)
+    assert proc.returncode in (1, 2), proc.stderr[-2000:]
+    assert flag in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("module", ["experiments.a1_linear", "experiments.a1_bonus",
+                                    "experiments.lambda_search"])
+def test_missing_data_is_one_clear_line(module, tmp_path):
+    proc = _run(module, [], tmp_path / "empty", tmp_path / "out")
+    assert proc.returncode == 2
+    assert "cifar-10-batches-py" in proc.stderr and "Traceback" not in proc.stderr
