@@ -1,7 +1,7 @@
 """Times 985 updates (5 epochs of 197) at batch 100 of the surname ConvNet (n1 = n2 = 5,
 k1 = k2 = 5; specs §6.4 "efficiency", seed 000 §3.5) for each way of computing the convolutions.
 
-    python -m benchmarks.names [--workdir DIR]   # DIR/benchmark_names.json if given
+    python benchmarks/names.py [--workdir DIR]   # DIR/benchmark_names.json if given
 
 Variants (layer 1 form + layer 2 form; all compute the same numbers, see tests/test_conv1d.py):
   mx_every_step     MF forward and MX backward built every step in both layers (the sheet's eqs);
@@ -15,12 +15,16 @@ Timings: compile once, then the median of --repeats timed calls of one jitted 98
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 import jax
 import numpy as np
 import optax
 from absl import app, flags, logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments import common
 from jaxdl import names_convnet, results, train
@@ -60,7 +64,8 @@ def time_variant(form1: str, form2: str, data_set, grad: str) -> dict:
         ts, m = segment(ts, hp, data)
         jax.block_until_ready(ts)
         times.append(time.perf_counter() - t0)
-    return {"form1": form1, "form2": form2, "grad": grad, "updates": int(m["step"]) // len(times),
+    updates = FLAGS.n_epochs * (len(tr) // 100)
+    return {"form1": form1, "form2": form2, "grad": grad, "updates": updates,
             "compile_seconds": compile_s, "seconds": times, "median_seconds": float(np.median(times)),
             "final_batch_cost": float(m["batch_cost"])}
 

@@ -201,3 +201,25 @@ def class_weights(y: np.ndarray, k: int) -> np.ndarray:
     so the weights average 1 over the training set and eta keeps its meaning."""
     counts = class_counts(y, k)
     return (len(y) / (k * counts[y])).astype(np.float32)
+
+
+def write_fake_dataset(folder: str | os.PathLike, n_per_class: Sequence[int] = (40, 12, 25),
+                       n_val: int = 3, seed: int = 0) -> None:
+    """Writes names/ in the course's format for tests: class c's names end in a fixed suffix, so
+    they are learnable; the first n_val names of each class form the validation set."""
+    rng = np.random.default_rng(seed)
+    suffixes, letters = ["ov", "ez", "son", "ini", "escu"], "abcdefghijklmnopqrstuvwxyz"
+    lines, val, row = [], [], 0
+    for c, n in enumerate(n_per_class):
+        for i in range(n):
+            stem = "".join(rng.choice(list(letters), rng.integers(2, 8)))
+            lines.append(f"{stem.capitalize()}{suffixes[c % len(suffixes)]} {c + 1}")
+            row += 1
+            if i < n_val:
+                val.append(row)
+    target = Path(folder) / download.NAMES.subdir
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "ascii_names.txt").write_text("\n".join(lines) + "\n")
+    (target / "category_labels.txt").write_text(
+        "".join(f"{c + 1} Lang{c + 1}\n" for c in range(len(n_per_class))))
+    (target / "Validation_Inds.txt").write_text(" ".join(map(str, val)) + " ")
