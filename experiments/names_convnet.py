@@ -99,7 +99,7 @@ def main(argv):
                    f"k1 + k2 - 1 must be <= n_len = {cfg.n_len}")
     tr, va = data_set.train_idx, data_set.val_idx
     counts = names_data.class_counts(data_set.y[tr], K)
-    common.require(FLAGS.n_batch <= K * counts.min() or modes == ["none"], "n_batch",
+    common.require(FLAGS.n_batch <= K * counts.min() or "undersample" not in modes, "n_batch",
                    f"larger than the balanced set K n_min = {K * counts.min()}")
     for cls, n, rel, cum in names_data.class_table(data_set.y[tr], data_set.class_names):
         logging.info("class %-11s %5d  %6.2f %%  %6.2f %%", cls, n, rel, cum)
