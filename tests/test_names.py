@@ -4,12 +4,14 @@ checkpoints."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from conftest import real_data_dir
 from jaxdl import balance, checkpoint, names_convnet, train
 from jaxdl.data import names
 from jaxdl.data.download import DataError
+from jaxdl.layers import losses
 
 TEXT = "Khoury 1\nSee  2\nNovy Novy 3\nTer Avest 4\nO'Neal 9\n"
 
@@ -84,8 +86,6 @@ def test_fixed_step_batches_cover_each_pass_without_repeats():
 def test_checkpoint_round_trip(tmp_path):
     cfg = names_convnet.Config(n1=3, k1=3, n2=3, k2=3)
     model = names_convnet.build(cfg)
-    import optax
-    from jaxdl.layers import losses
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"], momentum=0.9),
                                  train.shuffled_batches(2, 4))
@@ -102,6 +102,7 @@ def test_checkpoint_round_trip(tmp_path):
         checkpoint.restore(tmp_path / "bad.msgpack", template)
 
 
+@pytest.mark.realdata
 def test_real_names_files():
     data = names.load(real_data_dir("names"))
     assert len(data.names) == 20050 and data.alphabet.d == 28 and data.alphabet.n_len == 19

@@ -130,7 +130,6 @@ def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
 
     def forward(params, state, x, *, train=False, key=None):
         F = params["F"]
-        dd = F.shape[0]
         n = x.shape[0]
         if form == "matrix":
             MF = make_mf_matrix(F, x.shape[1])
