@@ -1,0 +1,56 @@
+"""Class-imbalance compensation as batch samplers for `train.make_trainer` (specs §6.5).
+
+A sampler is (key, data) -> idx [steps, batch] with `steps` fixed, so an epoch stays one compiled
+lax.scan. Class weights for the weighted loss are `jaxdl.data.names.class_weights` (data["w_train"]).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl.train import Sampler
+
+
+def undersampled_batches(batch_size: int, counts: np.ndarray) -> Sampler:
+    """Per-epoch random undersampling (the teacher's option B): every epoch draws n_min = min(counts)
+    samples without replacement from each class, anew; the K n_min set is shuffled and cut into
+    K n_min // batch_size batches (the remainder is dropped so shapes never change).
+
+    Needs data["y_train"] (n,) int labels. `counts` are the per-class training counts (host numpy,
+    static: they fix the shapes).
+    """
+    counts = np.asarray(counts)
+    k, n_min = len(counts), int(counts.min())
+    if n_min < 1:
+        raise ValueError("every class needs at least one training sample to undersample")
+    steps = k * n_min // batch_size
+    if steps < 1:
+        raise ValueError(f"batch size {batch_size} is larger than the balanced set K n_min = "
+                         f"{k * n_min}")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    take_kxm = jnp.asarray(starts[:, None] + np.arange(n_min)[None, :])  # first n_min of each class
+
+    def sample(key, data):
+        y = data["y_train"]
+        k_within, k_shuffle = jax.random.split(key)
+        # sort by class (primary key), in a random order within each class
+        order = jnp.lexsort((jax.random.uniform(k_within, y.shape), y))
+        chosen = order[take_kxm.reshape(-1)]
+        chosen = jax.random.permutation(k_shuffle, chosen)
+        return chosen[: steps * batch_size].reshape(steps, batch_size)
+
+    return sample
+
+
+def fixed_step_batches(batch_size: int, n: int, steps: int) -> Sampler:
+    """`steps` batches from consecutive fresh permutations of the n samples (each pass without
+    replacement; the last pass is cut short): lets a trainer "epoch" be e.g. exactly 500 updates."""
+    passes = -(-steps * batch_size // n)
+
+    def sample(key, data):
+        perms = [jax.random.permutation(k, n) for k in jax.random.split(key, passes)]
+        return jnp.concatenate(perms)[: steps * batch_size].reshape(steps, batch_size)
+
+    return sample

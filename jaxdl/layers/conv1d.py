@@ -1,0 +1,189 @@
+"""1-D convolution (stride 1, no padding, no bias) over a sequence, in the course's matrix forms.
+
+Layouts (batch first; the row-major flatten of each equals the course's column-major vec):
+  input   X (n_len, d): row i = column i of the course's d x n_len matrix, so X.ravel() = vec(X);
+  filters F (d, k, nf): the course's F, filter f = F[:, :, f] (d x k);
+  output  S (n_out, nf) with n_out = n_len - k + 1: S.ravel() = vec(S) of the nf x n_out matrix.
+
+  S[j, f] = sum_{t < k, c < d} X[j + t, c] F[c, t, f]
+
+The course's matrices (specs §6.3):
+  MF = make_mf_matrix(F, n_len), (n_out nf) x (n_len d):  vec(S) = MF vec(X);
+  MX = make_mx_matrix(vec(X), d, k, nf), (n_out nf) x (k nf d):  vec(S) = MX vec(F), vec(F) = F(:);
+  M^input_{x,k} = input_patches(X, k), n_out x (k d), row j = vec(X[:, j:j+k-1])^T (eq 21).
+
+Backward (specs §6.4): with G = dJ/dS (n_out x nf per example),
+  dvec(F) = sum_i MX_i^T vec(G_i)    (eqs 38/44; the "matrix" form builds MX literally)
+          = sum_i vec(M^input_{x_i,k}^T G_i)   (eq 46: the same numbers without I_nf (x) .)
+  dvec(X) = MF^T vec(G).
+
+Forms (`conv1d(..., form=...)`), all with hand-written backward passes, all equal (tests):
+  "matrix"      forward MF vec(X); backward MX built every step, as the sheet's eqs 38/44;
+  "patches"     forward M^input_{x,k} V_F^T, backward eq 46 (the sheet's efficiency trick b);
+  "lax"         forward lax.conv_general_dilated, backward eq 46;
+  "precomputed" the input is M^input_{x,k} itself, precomputed once per name (trick a);
+  "gather"      the input is the name's character indices (d = empty column): with one-hot input
+                S[j, f] = sum_t F[c_{j+t}, t, f] is a lookup of filter columns, and the backward
+                a scatter-add of G into those columns. Trick a taken to its limit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl.layers import initializers
+from jaxdl.layers.core import Layer
+
+FORMS = ("matrix", "patches", "lax", "precomputed", "gather")
+
+
+def filter_matrix(F_dxkxnf: jax.Array) -> jax.Array:
+    """V_F (nf x k d): row f = vec(F_f)^T, the column-major flatten of the d x k filter."""
+    d, k, nf = F_dxkxnf.shape
+    return F_dxkxnf.transpose(2, 1, 0).reshape(nf, k * d)
+
+
+def filters_from_matrix(V_nfxkd: jax.Array, d: int) -> jax.Array:
+    """Inverse of filter_matrix: (nf x k d) -> F (d, k, nf)."""
+    nf, kd = V_nfxkd.shape
+    return V_nfxkd.reshape(nf, kd // d, d).transpose(2, 1, 0)
+
+
+def vec_filters(F_dxkxnf: jax.Array) -> jax.Array:
+    """vec(F_all) = F(:) in Matlab's column-major order: filter 1 first, d fastest."""
+    return filter_matrix(F_dxkxnf).reshape(-1)
+
+
+def make_mf_matrix(F_dxkxnf: jax.Array, n_len: int) -> jax.Array:
+    """MakeMFMatrix(F, n_len): block row j holds V_F at columns j d .. j d + k d - 1."""
+    d, k, nf = F_dxkxnf.shape
+    n_out = n_len - k + 1
+    # shift_jtp = [p == j + t]: places filter column t of window j at input position p
+    shift_jtp = (np.arange(n_len)[None, None, :] ==
+                 np.arange(n_out)[:, None, None] + np.arange(k)[None, :, None])
+    MF = jnp.einsum("jtp,ctf->jfpc", jnp.asarray(shift_jtp, F_dxkxnf.dtype), F_dxkxnf)
+    return MF.reshape(n_out * nf, n_len * d)
+
+
+def input_patches(X_nxlxd: jax.Array, k: int) -> jax.Array:
+    """M^input_{x,k} for a batch: (n, n_out, k d), row j = vec(X[:, j:j+k-1]) (eq 21)."""
+    n, n_len, d = X_nxlxd.shape
+    n_out = n_len - k + 1
+    windows = jnp.stack([X_nxlxd[:, t:t + n_out] for t in range(k)], axis=2)  # n, n_out, k, d
+    return windows.reshape(n, n_out, k * d)
+
+
+def make_mx_matrix(x_vec: jax.Array, d: int, k: int, nf: int) -> jax.Array:
+    """MakeMXMatrix(x_input, d, k, nf): block row j = I_nf (x) vec(X[:, j:j+k-1])^T, built directly."""
+    P_jxq = input_patches(x_vec.reshape(1, -1, d), k)[0]
+    n_out = P_jxq.shape[0]
+    MX = jnp.einsum("jq,fg->jfgq", P_jxq, jnp.eye(nf, dtype=x_vec.dtype))
+    return MX.reshape(n_out * nf, nf * k * d)
+
+
+def fold_patches(dP_nxjxkd: jax.Array, k: int, d: int) -> jax.Array:
+    """Adjoint of input_patches: scatter each window's gradient back to its input positions."""
+    n, n_out, _ = dP_nxjxkd.shape
+    dP = dP_nxjxkd.reshape(n, n_out, k, d)
+    return sum(jnp.pad(dP[:, :, t], ((0, 0), (t, k - 1 - t), (0, 0))) for t in range(k))
+
+
+def window_indices(c_nxl: jax.Array, k: int) -> jax.Array:
+    """(n, n_len) character indices -> (n, n_out, k): the characters under each window."""
+    n_out = c_nxl.shape[1] - k + 1
+    return jnp.stack([c_nxl[:, t:t + n_out] for t in range(k)], axis=2)
+
+
+def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
+           w_init: initializers.Initializer | None = None, fan_in: int | None = None) -> Layer:
+    """A layer of nf filters of width k (parameter "F", shape d x k x nf, no bias).
+
+    d: channels of the input; needed only for "gather" and "precomputed", whose inputs do not show
+    it (their in_shape is (n_len,) indices and (n_out, k d) patches). Init: w_init (default He)
+    with fan_in (default d k; for one-hot input the sheet's answer is k: sigma = sqrt(2/k)).
+    """
+    if form not in FORMS:
+        raise ValueError(f"unknown conv1d form {form!r}: expected one of {FORMS}")
+    w_init = w_init or initializers.he()
+
+    def init(key, in_shape):
+        if form == "gather":
+            (n_len,), dd = in_shape, d
+            n_out = n_len - k + 1
+        elif form == "precomputed":
+            (n_out, kd), dd = in_shape, d
+            if kd != k * d:
+                raise ValueError(f"precomputed input rows have {kd} entries, expected k d = {k * d}")
+        else:
+            n_len, dd = in_shape
+            n_out = n_len - k + 1
+        if dd is None:
+            raise ValueError(f"conv1d form {form!r} needs d (the one-hot alphabet size)")
+        if n_out < 1:
+            raise ValueError(f"filter width {k} is longer than the input")
+        F = w_init(key, (dd, k, nf), fan_in or dd * k, nf)
+        return {"F": F}, {}, (n_out, nf)
+
+    def forward(params, state, x, *, train=False, key=None):
+        F = params["F"]
+        n = x.shape[0]
+        if form == "matrix":
+            MF = make_mf_matrix(F, x.shape[1])
+            S = (x.reshape(n, -1) @ MF.T).reshape(n, -1, nf)
+        elif form == "patches":
+            S = input_patches(x, k) @ filter_matrix(F).T
+        elif form == "lax":
+            S = jax.lax.conv_general_dilated(x, F.transpose(1, 0, 2), (1,), "VALID",
+                                             dimension_numbers=("NWC", "WIO", "NWC"))
+        elif form == "precomputed":
+            S = x @ filter_matrix(F).T
+        else:  # gather: F padded with a zero row for the empty columns past a name's end
+            F_pad = jnp.concatenate([F, jnp.zeros((1, k, nf), F.dtype)])
+            idx = window_indices(x, k)
+            S = jnp.sum(F_pad[idx, jnp.arange(k)[None, None, :]], axis=2)
+        return S, x, state
+
+    def backward(params, x, G_nxjxf):
+        F = params["F"]
+        dd = F.shape[0]
+        n, n_out, _ = G_nxjxf.shape
+        if form == "matrix":
+            g = G_nxjxf.reshape(n, -1)
+            MX = jax.vmap(lambda xv: make_mx_matrix(xv, dd, k, nf))(x.reshape(n, -1))
+            dvecF = jnp.einsum("nr,nrc->c", g, MX)  # sum_i vec(G_i)^T MX_i
+            dF = filters_from_matrix(dvecF.reshape(nf, k * dd), dd)
+            dx = (g @ make_mf_matrix(F, x.shape[1])).reshape(x.shape)
+            return dx, {"F": dF}
+        if form == "gather":
+            idx = window_indices(x, k)
+            t_grid = jnp.broadcast_to(jnp.arange(k)[None, None, :], idx.shape)
+            G_rep = jnp.broadcast_to(G_nxjxf[:, :, None, :], (*idx.shape, nf))
+            dF_pad = jnp.zeros((dd + 1, k, nf), G_nxjxf.dtype).at[idx, t_grid].add(G_rep)
+            return None, {"F": dF_pad[:dd]}  # no gradient for integer input
+        P = x if form == "precomputed" else input_patches(x, k)
+        # eq 46 summed over the batch: V = sum_i M^input_{x_i,k}^T G_i, i.e. dV_F = G^T P
+        dV = jnp.einsum("njf,njq->fq", G_nxjxf, P)
+        dP = G_nxjxf @ filter_matrix(F)
+        dx = dP if form == "precomputed" else fold_patches(dP, k, dd)
+        return dx, {"F": filters_from_matrix(dV, dd)}
+
+    return Layer(init, forward, backward)
+
+
+def flatten() -> Layer:
+    """(n_out, nf) -> (n_out nf,): the course's vec(X2), column by column of the nf x n_out matrix."""
+
+    def init(key, in_shape):
+        return {}, {}, (math.prod(in_shape),)
+
+    def forward(params, state, x, *, train=False, key=None):
+        return x.reshape(x.shape[0], -1), x.shape, state
+
+    def backward(params, shape, dy):
+        return dy.reshape(shape), {}
+
+    return Layer(init, forward, backward)

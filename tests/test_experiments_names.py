@@ -1,0 +1,71 @@
+"""The surname ConvNet study and the prediction command end to end through their real entry
+points, on a tiny synthetic names folder in the course's format."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxdl.data import names
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args):
+    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    names.write_fake_dataset(folder)
+    return folder
+
+
+def test_study_then_predict(fake_dir, tmp_path):
+    out = tmp_path / "names"
+    proc = _run(["experiments.names_convnet", f"--workdir={out}", f"--data_dir={fake_dir}",
+                 "--n1=4", "--n2=4", "--k1=3", "--k2=2", "--n_batch=10", "--eta=0.05",
+                 "--n_updates=60", "--eval_every=20", "--balance=undersample,weighted"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    assert res["experiment"] == "names_convnet" and res["flags"]["n_updates"] == 60
+    assert [r["config"]["balance"] for r in res["runs"]] == ["undersample", "weighted"]
+    for run in res["runs"]:
+        m = run["metrics"]
+        assert m["n_updates"] == 60 and 0 <= m["val_accuracy"] <= 1
+        assert set(m["per_class_val_accuracy"]) == {"Lang1", "Lang2", "Lang3"}
+        assert sum(map(sum, m["val_confusion"])) == 9
+        confusions = json.loads((out / f"confusion_{run['name']}.json").read_text())
+        assert [c["step"] for c in confusions] == [20, 40, 60]
+        for prefix in ("curves", "confusion"):
+            assert (out / f"{prefix}_{run['name']}.png").stat().st_size > 100
+        assert (out / f"final_{run['name']}.msgpack").is_file()
+    # the undersampled run: K n_min = 3 * 9 = 27 names -> 2 updates per epoch, 10 epochs per eval
+    assert res["runs"][0]["config"]["updates_per_eval"] == 20
+
+    proc = _run(["experiments.names_predict", f"--workdir={out}", "--checkpoint=final",
+                 "Petrov", "Müllerson"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[-2].startswith("Petrov: Lang") and lines[-1].startswith("Müllerson: Lang")
+    rows = [line.split() for line in lines if line.startswith("Lang")]
+    assert len(rows) == 3  # one probability row per class, each column sums to one
+    for col in (1, 2):
+        assert sum(float(r[col]) for r in rows) == pytest.approx(1.0, abs=2e-3)
+    assert "'ü'" in proc.stderr  # the dropped character is reported
+
+
+def test_bad_flags_and_missing_data_are_one_line(fake_dir, tmp_path):
+    proc = _run(["experiments.names_convnet", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
+                 "--balance=none,oversample"])
+    assert proc.returncode == 2 and "--balance" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _run(["experiments.names_convnet", f"--workdir={tmp_path}",
+                 f"--data_dir={tmp_path / 'empty'}"])
+    assert proc.returncode == 2 and "ascii_names.txt" in proc.stderr
+    assert "Traceback" not in proc.stderr

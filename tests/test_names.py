@@ -1,0 +1,115 @@
+"""Surname data: parsing, the column-major one-hot encoding, new names, imbalance samplers,
+checkpoints."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from conftest import real_data_dir
+from jaxdl import balance, checkpoint, names_convnet, train
+from jaxdl.data import names
+from jaxdl.data.download import DataError
+from jaxdl.layers import losses
+
+TEXT = "Khoury 1\nSee  2\nNovy Novy 3\nTer Avest 4\nO'Neal 9\n"
+
+
+def test_parse_multi_word_names_and_1_based_labels():
+    parsed, y = names.parse_names(TEXT)
+    assert parsed == ["khoury", "see", "novy novy", "ter avest", "o'neal"]
+    np.testing.assert_array_equal(y, [0, 1, 2, 3, 8])
+    with pytest.raises(DataError, match="line 2"):
+        names.parse_names("Khoury 1\nKhoury\n")
+
+
+def test_one_hot_vectorisation_is_matlab_column_major():
+    parsed, _ = names.parse_names(TEXT)
+    alphabet = names.build_alphabet(parsed)
+    assert alphabet.chars == " 'aehklnorstuvy" and alphabet.n_len == 9
+    idx = names.to_indices(parsed, alphabet)
+    X = names.one_hot(idx, alphabet.d)
+    for i, name in enumerate(parsed):
+        # the course's d x n_len matrix, built column by column, then X(:)
+        M = np.zeros((alphabet.d, alphabet.n_len), np.float32)
+        for col, ch in enumerate(name):
+            M[alphabet.chars.index(ch), col] = 1
+        np.testing.assert_array_equal(names.vectorise(X)[i], M.ravel(order="F"))
+
+
+def test_new_names_policies():
+    alphabet = names.Alphabet(" 'abcdefghijklmnopqrstuvwxyz", 19)
+    idx, notes = names.encode_new(["De Fenza"], alphabet)
+    assert notes == [] and list(idx[0, :9]) == [5, 6, 0, 7, 6, 15, 27, 2, 28]
+    text, notes = names.clean_name("Müller", alphabet)
+    assert text == "mller" and "'ü'" in notes[0]
+    with pytest.raises(ValueError, match="not in the alphabet"):
+        names.clean_name("Müller", alphabet, unknown="error")
+    text, notes = names.clean_name("Wolfeschlegelsteinhausen", alphabet)
+    assert text == "schlegelsteinhausen" and "kept the last 19" in notes[0]
+    assert names.clean_name("Wolfeschlegelsteinhausen", alphabet, truncate="first")[0] == \
+        "wolfeschlegelsteinh"
+    with pytest.raises(ValueError, match="nothing left"):
+        names.clean_name("123", alphabet)
+
+
+def test_class_weights_average_one_and_equalise_classes():
+    y = np.array([0, 0, 0, 1, 2, 2])
+    w = names.class_weights(y, 3)
+    assert w.mean() == pytest.approx(1.0)
+    assert [w[y == c].sum() for c in range(3)] == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_undersampling_draws_n_min_per_class_anew_each_epoch():
+    counts = np.array([50, 7, 20])
+    y = jnp.asarray(np.repeat(np.arange(3), counts))
+    sample = jax.jit(balance.undersampled_batches(4, counts))
+    idx1 = np.asarray(sample(jax.random.PRNGKey(0), {"y_train": y}))
+    idx2 = np.asarray(sample(jax.random.PRNGKey(1), {"y_train": y}))
+    assert idx1.shape == (3 * 7 // 4, 4)
+    for idx in (idx1, idx2):
+        assert len(set(idx.ravel())) == idx.size  # no repeats
+    # without the dropped remainder every class has exactly n_min = 7 in the full balanced set
+    full = balance.undersampled_batches(21, counts)(jax.random.PRNGKey(2), {"y_train": y})
+    assert np.bincount(np.asarray(y)[np.asarray(full).ravel()], minlength=3).tolist() == [7, 7, 7]
+    assert set(idx1.ravel()) != set(idx2.ravel())  # a new subset each epoch
+
+
+def test_fixed_step_batches_cover_each_pass_without_repeats():
+    idx = np.asarray(balance.fixed_step_batches(10, 25, 7)(jax.random.PRNGKey(0), {}))
+    assert idx.shape == (7, 10)
+    flat = idx.ravel()
+    assert sorted(flat[:25]) == list(range(25)) and sorted(flat[25:50]) == list(range(25))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    cfg = names_convnet.Config(n1=3, k1=3, n2=3, k2=3)
+    model = names_convnet.build(cfg)
+    trainer = train.make_trainer(model, losses.softmax_cross_entropy,
+                                 lambda hp: optax.sgd(hp["eta"], momentum=0.9),
+                                 train.shuffled_batches(2, 4))
+    hp = train.as_hparams(lam=0.0, eta=0.01)
+    ts = trainer.init(hp, jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
+    history = [{"step": 1.0, "val_loss": 2.5}]
+    checkpoint.save(tmp_path / "ckpt.msgpack", ts, history=history, meta={"cfg": "x"})
+    template = trainer.init(hp, jax.random.PRNGKey(1), names_convnet.in_shape(cfg))
+    restored, h, meta = checkpoint.restore(tmp_path / "ckpt.msgpack", template)
+    jax.tree.map(np.testing.assert_array_equal, restored, ts)
+    assert h == history and meta == {"cfg": "x"}
+    with pytest.raises(DataError, match="bad.msgpack"):
+        (tmp_path / "bad.msgpack").write_bytes(b"not msgpack")
+        checkpoint.restore(tmp_path / "bad.msgpack", template)
+
+
+@pytest.mark.realdata
+def test_real_names_files():
+    data = names.load(real_data_dir("names"))
+    assert len(data.names) == 20050 and data.alphabet.d == 28 and data.alphabet.n_len == 19
+    assert data.alphabet.chars == " 'abcdefghijklmnopqrstuvwxyz"
+    assert names.class_counts(data.y, 18).tolist() == [
+        2000, 268, 519, 297, 3668, 277, 724, 203, 232, 709, 991, 94, 139, 74, 9384, 100, 298, 73]
+    assert names.class_counts(data.y[data.val_idx], 18).tolist() == [14] * 18
+    assert len(data.train_idx) == 19798 and data.class_names[14] == "Russian"
+    table = names.class_table(data.y[data.train_idx], data.class_names)
+    assert table[0][0] == "Russian" and table[0][2] == pytest.approx(47.33, abs=0.005)
