@@ -141,14 +141,24 @@ def main(argv):
         key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i)
         logging.info("%s: %d evaluations of %d updates (%d trainer epochs each)", name, n_evals,
                      per_eval, epochs_per_eval)
+        # resumable: a run killed mid-way continues from checkpoint_<run>.msgpack
         fit = train.fit(trainer, hp, key, data, n_evals * epochs_per_eval, name=name,
-                        on_segment=on_segment)
+                        on_segment=on_segment, checkpoint=workdir / f"checkpoint_{name}.msgpack")
         history = fit.history
         checkpoint.save(workdir / f"final_{name}.msgpack", fit.state, history=history,
                         meta={**meta, "step": int(fit.state.step)})
-        C = np.asarray(confusions[-1]["confusion"])
+        C = metrics.confusion_matrix(
+            y_val, np.asarray(predict(fit.state.params, fit.state.state, data["X_val"])), K)
         per_class = metrics.per_class_accuracy(C)
-        last = history[-1]
+        last = history[-2] if fit.diverged and len(history) > 1 else history[-1]
+        if "confusion" not in best:  # resumed after the best evaluation: read it back
+            best_ckpt = workdir / f"best_{name}.msgpack"
+            state_b, _, meta_b = checkpoint.restore(best_ckpt, fit.state)
+            C_b = metrics.confusion_matrix(
+                y_val, np.asarray(predict(state_b.params, state_b.state, data["X_val"])), K)
+            best.update(val_accuracy=metrics.accuracy(y_val, np.asarray(
+                predict(state_b.params, state_b.state, data["X_val"]))), step=meta_b["step"],
+                confusion=C_b)
         run_metrics = {
             "train_accuracy": last["train_accuracy"], "val_accuracy": last["val_accuracy"],
             "val_balanced_accuracy": metrics.balanced_accuracy(C),
@@ -158,7 +168,7 @@ def main(argv):
             "best_val_accuracy": best["val_accuracy"], "best_step": best["step"],
             "best_per_class_val_accuracy": dict(zip(
                 data_set.class_names, metrics.per_class_accuracy(best["confusion"]).tolist())),
-            "n_updates": int(fit.state.step), "diverged": not np.isfinite(last["batch_cost"]),
+            "n_updates": int(fit.state.step), "diverged": fit.diverged,
             "compile_seconds": fit.compile_seconds, "train_seconds": fit.train_seconds}
         runs.append({"name": name, "config": {**dataclasses.asdict(cfg), "balance": mode,
                                               "eta": FLAGS.eta, "rho": FLAGS.rho,
