@@ -136,3 +136,73 @@ def torch_mlp_bn(params, X, Y, idx, lam, eta_min, eta_max, n_s, eps=1e-8):
                 v -= eta * v.grad
         costs[t] = cost.detach()
     return costs.numpy()
+
+
+# ---- surname ConvNet (conv1d -> relu -> conv1d -> relu -> dense, no biases; momentum SGD) -------
+def _np_patches(X_nxlxc, k):
+    """(n, L, c) -> (n, L-k+1, k c): row j holds positions j..j+k-1, each a c-vector."""
+    J = X_nxlxc.shape[1] - k + 1
+    return np.stack([X_nxlxc[:, t:t + J, :] for t in range(k)], axis=2).reshape(
+        X_nxlxc.shape[0], J, -1)
+
+
+def _filter_matrix(F_cxkxf):
+    """F (c, k, nf) -> V (nf, k c) matching _np_patches' column order."""
+    return F_cxkxf.transpose(2, 1, 0).reshape(F_cxkxf.shape[2], -1)
+
+
+def np_names_convnet(params, X_nxlxd, Y, idx, eta, rho=0.9):
+    """The ConvNet on one-hot input (n, n_len, d), hand-written backward (eq 46 form)."""
+    F1, F2, W = (params[0]["F"].copy(), params[2]["F"].copy(), params[5]["W"].copy())
+    m = [np.zeros_like(F1), np.zeros_like(F2), np.zeros_like(W)]
+    k1, k2 = F1.shape[1], F2.shape[1]
+    costs = np.empty(len(idx), np.float32)
+    for t, rows in enumerate(idx):
+        X, Yb = X_nxlxd[rows], Y[rows]
+        n = len(rows)
+        P1 = _np_patches(X, k1)
+        H1 = np.maximum(P1 @ _filter_matrix(F1).T, 0)
+        P2 = _np_patches(H1, k2)
+        H2 = np.maximum(P2 @ _filter_matrix(F2).T, 0)
+        x2 = H2.reshape(n, -1)
+        P, costs[t] = np_softmax_ce(x2 @ W.T, Yb)
+        G = (P - Yb) / n
+        dW = G.T @ x2
+        G2 = (G @ W).reshape(H2.shape) * (H2 > 0)
+        dV2 = np.einsum("njf,njq->fq", G2, P2)
+        dP2 = G2 @ _filter_matrix(F2)
+        G1 = np.zeros_like(H1)
+        c = H1.shape[2]
+        for kk in range(k2):
+            G1[:, kk:kk + P2.shape[1], :] += dP2[:, :, kk * c:(kk + 1) * c]
+        G1 *= H1 > 0
+        dV1 = np.einsum("njf,njq->fq", G1, P1)
+        grads = [dV1.reshape(F1.shape[2], k1, -1).transpose(2, 1, 0),
+                 dV2.reshape(F2.shape[2], k2, -1).transpose(2, 1, 0), dW]
+        for p, mm, g in zip((F1, F2, W), m, grads):
+            mm *= rho
+            mm += g
+            p -= eta * mm
+    return costs
+
+
+def torch_names_convnet(params, X_nxlxd, Y, idx, eta, rho=0.9):
+    import torch
+    F = torch.nn.functional
+    w1 = torch.tensor(params[0]["F"].transpose(2, 0, 1).copy(), requires_grad=True)  # (nf, c, k)
+    w2 = torch.tensor(params[2]["F"].transpose(2, 0, 1).copy(), requires_grad=True)
+    W = torch.tensor(params[5]["W"], requires_grad=True)
+    opt = torch.optim.SGD([w1, w2, W], lr=eta, momentum=rho)
+    Xt = torch.from_numpy(np.ascontiguousarray(X_nxlxd.transpose(0, 2, 1)))  # (n, d, L)
+    yt = torch.from_numpy(Y.argmax(1))
+    idx_t = torch.from_numpy(np.asarray(idx, np.int64))
+    costs = torch.empty(len(idx))
+    for t in range(len(idx)):
+        rows = idx_t[t]
+        h = torch.relu(F.conv1d(torch.relu(F.conv1d(Xt[rows], w1)), w2))
+        loss = F.cross_entropy(h.transpose(1, 2).reshape(len(rows), -1) @ W.T, yt[rows])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        costs[t] = loss.detach()
+    return costs.numpy()

@@ -198,9 +198,48 @@ def sweep_workload(X, Y):
     return impls, batch_indices(len(X), steps, batch), 8 * 2 * batch * (2 * fwd + back_dx) * steps
 
 
+def names_data():
+    """Training surnames as character indices (real data when found, else random indices)."""
+    from jaxdl.data import names as names_lib
+    try:
+        ds = names_lib.load(os.environ.get("JAXDL_DATA_DIR"))
+        ind = names_lib.to_indices([ds.names[i] for i in ds.train_idx], ds.alphabet)
+        return np.asarray(ind, np.int32), np.asarray(ds.y[ds.train_idx]), ds.alphabet.d
+    except Exception:
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 29, (19798, 19)).astype(np.int32), rng.integers(0, 18, 19798), 28
+
+
+def names_workload(X, Y):
+    from jaxdl import names_convnet
+    steps, batch, eta = 985, 100, 0.001
+    ind, y, d = names_data()
+    cfg = names_convnet.Config(n1=5, k1=5, n2=5, k2=5, d=d, n_len=ind.shape[1])
+    model = names_convnet.build(cfg)
+    params, _ = model.init(jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
+    params_np = jax.tree.map(np.asarray, params)
+    Yn = np.eye(18, dtype=np.float32)[y]
+    onehot = np.eye(d + 1, dtype=np.float32)[ind][:, :, :d]  # index d = past the name's end
+    trainer = train.make_trainer(model, losses.softmax_cross_entropy,
+                                 lambda hp: optax.sgd(hp["eta"], momentum=0.9),
+                                 train.shuffled_batches(batch, len(ind)))
+    jx = JaxRun(trainer, train.as_hparams(lam=0.0, eta=eta), params, ind, Yn)
+    impls = {"jaxdl": jx, "numpy": lambda idx: ref.np_names_convnet(params_np, onehot, Yn, idx,
+                                                                     eta)}
+    if torch is not None:
+        impls["pytorch"] = lambda idx: ref.torch_names_convnet(params_np, onehot, Yn, idx, eta)
+    J1, J2 = cfg.n_len - cfg.k1 + 1, cfg.n_len - cfg.k1 - cfg.k2 + 2
+    # the FLOPs of the dense formulation (layer 1 as patches x filters, as numpy computes it)
+    fwd = J1 * cfg.k1 * d * cfg.n1 + J2 * cfg.k2 * cfg.n1 * cfg.n2 + J2 * cfg.n2 * 18
+    back_dx = J2 * cfg.k2 * cfg.n1 * cfg.n2 + J2 * cfg.n2 * 18
+    return impls, batch_indices(len(ind), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
+
+
 WORKLOADS = {"a1": ("A1 linear classifier, 4000 steps, batch 100, 3072 -> 10", a1_workload),
              "mlp": ("A3 3-layer BN MLP 3072-50-50-10, 900 steps, batch 100, cyclical eta",
                      mlp_workload),
+             "names": ("surname ConvNet n1 = n2 = 5, k1 = k2 = 5, 985 updates, batch 100, momentum",
+                       names_workload),
              "sweep": ("8 lambda x 450 steps of the 3-layer BN MLP (vmapped vs one after another)",
                        sweep_workload)}
 
