@@ -60,7 +60,8 @@ def check_mlp(hidden: Sequence[int], *, bn: bool = False, lam: float = 0.0, n: i
         row["manual_vs_smooth"] = gradcheck.relative_error(g_manual[name], smooth[name])
         row["max_abs_manual_vs_smooth"] = float(np.max(np.abs(
             np.asarray(g_manual[name]) - np.asarray(smooth[name]))))
-    return dict(zip(models.layer_names(params), report.values()))
+    rename = dict(zip(model_lib.param_names(params), models.layer_names(params)))
+    return {rename[name]: row for name, row in report.items()}
 
 
 def main(argv):
