@@ -97,7 +97,8 @@ def main(argv):
         hp = cyclic_mlp.hparams(FLAGS.lam, FLAGS.eta_min, FLAGS.eta_max, ns)
         key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i)
         logging.info("%s: n_s=%d, %d cycles = %d epochs", name, ns, nc, ne)
-        r = cyclic_mlp.run(trainer, hp, key, data, test, ne, name=name)
+        r = cyclic_mlp.run(trainer, hp, key, data, test, ne, name=name,
+                           checkpoint=workdir / f"checkpoint_{name}.msgpack")
         runs.append({"name": name, "config": {"hidden": hidden, "lam": FLAGS.lam,
                                               "eta_min": FLAGS.eta_min, "eta_max": FLAGS.eta_max,
                                               "n_s": ns, "n_cycles": nc, "n_epochs": ne,

@@ -140,7 +140,8 @@ def main(argv):
         key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i)
         name = spec["name"]
         r = cyclic_mlp.run(trainers[arch], hp, key, data, test, cfg["n_epochs"], name=name,
-                           init_model=init_model)
+                           init_model=init_model,
+                           checkpoint=workdir / f"checkpoint_{name}.msgpack")
         histories[name] = r.history
         runs.append({"name": name,
                      "config": {"study": spec["study"], "hidden": spec["hidden"],

@@ -8,6 +8,8 @@ the initial parameters are made outside the compiled training segment.
 
 from __future__ import annotations
 
+import os
+
 from typing import NamedTuple
 
 import jax
@@ -51,8 +53,10 @@ class RunResult(NamedTuple):
 
 
 def run(trainer: train.Trainer, hp: dict, key: jax.Array, data: dict, test: tuple, n_epochs: int,
-        *, name: str, init_model: model_lib.Model | None = None) -> RunResult:
-    """Trains one run with `fit`; init_model (same architecture) overrides the initial params."""
+        *, name: str, init_model: model_lib.Model | None = None,
+        checkpoint: str | os.PathLike | None = None) -> RunResult:
+    """Trains one run with `fit`; init_model (same architecture) overrides the initial params;
+    with `checkpoint` an interrupted run resumes where it stopped."""
     shape = tuple(data["X_train"].shape[1:])
     ts = jax.jit(trainer.init, static_argnums=2)(hp, key, shape)
     if init_model is not None:  # trainer.init draws its params from the first half of key
@@ -64,16 +68,17 @@ def run(trainer: train.Trainer, hp: dict, key: jax.Array, data: dict, test: tupl
         for k, v in evaluate(ts.params, ts.state, hp, data[f"X_{split}"],
                              data[f"Y_{split}"]).items():
             start[f"{split}_{k}"] = float(v)
-    fit = train.fit(trainer, hp, key, data, n_epochs, name=name, init_state=ts)
+    fit = train.fit(trainer, hp, key, data, n_epochs, name=name, init_state=ts,
+                    checkpoint=checkpoint)
     test_metrics = jax.device_get(evaluate(fit.state.params, fit.state.state, hp, *test))
-    last = fit.history[-1]
+    last = fit.history[-2] if fit.diverged and len(fit.history) > 1 else fit.history[-1]
     metrics = {f"{s}_{m}": last[f"{s}_{m}"] for s in trainer.eval_splits
                for m in ("loss", "cost", "accuracy")}
     metrics.update({"test_loss": float(test_metrics["loss"]),
                     "test_cost": float(test_metrics["cost"]),
                     "test_accuracy": float(test_metrics["accuracy"]),
                     "steps": int(last["step"]),
-                    "diverged": not np.isfinite(last["batch_cost"]),
+                    "diverged": fit.diverged,
                     "compile_seconds": fit.compile_seconds, "train_seconds": fit.train_seconds})
     logging.info("%s: test accuracy %.4f (%.1fs training)", name, metrics["test_accuracy"],
                  fit.train_seconds)

@@ -27,7 +27,9 @@ from jaxdl.data import cifar10  # noqa: E402
 from jaxdl.data.download import DataError  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
 
-flags.DEFINE_enum("model", "linear", ["linear"], "Which model to check.")
+flags.DEFINE_enum("model", "linear", ["linear", "mlp"], "Which model to check.")
+flags.DEFINE_string("hidden", "50,50", "--model=mlp: hidden widths.")
+flags.DEFINE_bool("bn", False, "--model=mlp: batch normalisation after each hidden dense layer.")
 flags.DEFINE_string("batch_sizes", "1,2,20", "Batch sizes to check.")
 flags.DEFINE_string("lams", "0,0.1", "Lambdas to check.")
 flags.DEFINE_integer("dim", 20, "Reduced input dimension (the first `dim` features).")
@@ -67,6 +69,15 @@ def linear_tables(batch_sizes, lams, dim, h, h_forward, eps, loss_name, data_dir
     return tables
 
 
+def mlp_tables(hidden, bn, batch_sizes, lams, dim, h, seed):
+    """Per-layer tables of the k-layer MLP (random inputs of dimension `dim`), with the kink-free
+    smooth-piece reference of experiments.gradcheck_mlp beside the plain differences."""
+    from experiments.gradcheck_mlp import check_mlp
+    return [{"batch_size": n, "lam": lam, "data": "random",
+             "errors": check_mlp(hidden, bn=bn, lam=lam, n=n, d=dim, seed=seed, h=h)}
+            for n in batch_sizes for lam in lams]
+
+
 def main(argv):
     del argv
     batch_sizes = common.parse_ints(FLAGS.batch_sizes, "batch_sizes")
@@ -77,12 +88,23 @@ def main(argv):
     common.require(FLAGS.h > 0, "h", "must be > 0")
     workdir = common.workdir()
     t0 = time.perf_counter()
-    tables = linear_tables(batch_sizes, lams, FLAGS.dim, FLAGS.h, FLAGS.h_forward, FLAGS.eps, FLAGS.loss,
-                           FLAGS.data_dir, FLAGS.seed)
+    if FLAGS.model == "linear":
+        tables = linear_tables(batch_sizes, lams, FLAGS.dim, FLAGS.h, FLAGS.h_forward, FLAGS.eps,
+                               FLAGS.loss, FLAGS.data_dir, FLAGS.seed)
+        steps = f"h = {FLAGS.h:g} (forward {FLAGS.h_forward:g})"
+    else:
+        hidden = common.parse_ints(FLAGS.hidden, "hidden")
+        common.require(bool(hidden) and min(hidden) > 0, "hidden", "widths must be > 0")
+        common.require(not FLAGS.bn or min(batch_sizes) >= 2, "batch_sizes",
+                       "batch norm needs batches of at least 2")
+        tables = mlp_tables(hidden, FLAGS.bn, batch_sizes, lams, FLAGS.dim, FLAGS.h, FLAGS.seed)
+        steps = f"h = {FLAGS.h:g}; smooth: Richardson, ReLU masks frozen"
     runs = []
     for t in tables:
-        title = (f"{FLAGS.model}: batch size {t['batch_size']}, lambda {t['lam']:g}, "
-                 f"d = {FLAGS.dim} ({t['data']} inputs), h = {FLAGS.h:g} (forward {FLAGS.h_forward:g}), float64")
+        arch = FLAGS.model if FLAGS.model == "linear" else (
+            f"mlp [{FLAGS.hidden}]" + (" + BN" if FLAGS.bn else ""))
+        title = (f"{arch}: batch size {t['batch_size']}, lambda {t['lam']:g}, "
+                 f"d = {FLAGS.dim} ({t['data']} inputs), {steps}, float64")
         print(gradcheck.format_table(t["errors"], title) + "\n")
         worst = {k: max(row[k] for row in t["errors"].values())
                  for k in next(iter(t["errors"].values()))}
@@ -96,6 +118,9 @@ def main(argv):
     worst_c = max(r["metrics"]["max_rel_error_manual_vs_centred"] for r in runs)
     worst_a = max(r["metrics"]["max_rel_error_manual_vs_autodiff"] for r in runs)
     print(f"worst: manual vs centred {worst_c:.2e}, manual vs autodiff {worst_a:.2e}")
+    if FLAGS.model == "mlp":
+        worst_s = max(r["metrics"]["max_rel_error_manual_vs_smooth"] for r in runs)
+        print(f"worst: manual vs smooth-piece centred {worst_s:.2e}")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,8 @@ class FitResult(NamedTuple):
 def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *,
         name: str = "run", log_every: int = 1,
         on_segment: Callable[[TrainState, dict], None] | None = None,
-        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1) -> FitResult:
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+        init_state: TrainState | None = None) -> FitResult:
     """Trains for n_epochs (a multiple of trainer.epochs_per_eval) from the host, segment by segment.
 
     Logs step, epoch, metrics, steps per second and an ETA every `log_every` segments, and calls
@@ -181,12 +182,15 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
     segments, and a run started again with the same path continues from the last save: the same
     compiled program on the same state, so it ends with the metrics of an uninterrupted run.
     A non-finite cost stops the run with a warning; the last good checkpoint is kept.
+    `init_state` replaces `trainer.init(hp, key, ...)` as the starting state (e.g. other initial
+    weights); a checkpoint to resume from takes precedence over it.
     """
     if n_epochs % trainer.epochs_per_eval:
         raise ValueError(f"n_epochs={n_epochs} is not a multiple of epochs_per_eval="
                          f"{trainer.epochs_per_eval}")
     n_segments = n_epochs // trainer.epochs_per_eval
-    ts = jax.jit(trainer.init, static_argnums=2)(hp, key, tuple(data["X_train"].shape[1:]))
+    ts = init_state if init_state is not None else jax.jit(trainer.init, static_argnums=2)(
+        hp, key, tuple(data["X_train"].shape[1:]))
     history: list[dict] = []
     meta = {"name": name, "hp": {k: float(v) for k, v in jax.device_get(hp).items()},
             "epochs_per_eval": trainer.epochs_per_eval}
