@@ -10,8 +10,9 @@ fills one CPU, one GPU, eight fake CPU devices or every device of a multi-proces
 Members are independent computations, so one that diverges (NaN or inf) does not disturb the
 others; it is marked in `SweepResult.diverged`.
 
-Members that share a key share the minibatch order, which lets XLA fuse their products into larger
-GEMMs; vary only `hp` across members of one seed to get that.
+When every member has the same key (a lambda search at one seed), the key enters unbatched: all
+members share the initialisation and the minibatch order, and their first-layer products become
+one large GEMM X_b [W_1 ... W_m] instead of m small ones.
 """
 
 from __future__ import annotations
@@ -82,10 +83,19 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
     member = NamedSharding(mesh, P(AXIS))
     replicated = NamedSharding(mesh, P())
     hp_p = jax.device_put(_pad(hp, m, target), member)
-    keys_p = jax.device_put(_pad(keys, m, target), member)
     data = jax.device_put(data, replicated)
-    vmapped = jax.vmap(lambda h, k, d: trainer.run(h, k, d, n_segments), in_axes=(0, 0, None))
-    state, history = jax.jit(vmapped, out_shardings=member)(hp_p, keys_p, data)
+    if bool(np.all(np.asarray(keys) == np.asarray(keys[:1]))):
+        # one seed for all: the key (hence initialisation and minibatch order) is not batched, so
+        # every member gathers the same minibatch and XLA computes X_b [W_1 ... W_m] as one GEMM
+        keys_p, key_axis = jax.device_put(keys[0], replicated), None
+    else:
+        keys_p, key_axis = jax.device_put(_pad(keys, m, target), member), 0
+    cache_key = ("sweep", n_segments, key_axis, mesh)  # one compile per shape, not per call
+    if cache_key not in trainer.compiled:
+        vmapped = jax.vmap(lambda h, k, d: trainer.run(h, k, d, n_segments),
+                           in_axes=(0, key_axis, None))
+        trainer.compiled[cache_key] = jax.jit(vmapped, out_shardings=member)
+    state, history = trainer.compiled[cache_key](hp_p, keys_p, data)
     state = jax.tree.map(lambda x: x[:m], state)
     history = {k: _to_host(v)[:m] for k, v in history.items()}
     finite = np.ones(m, bool)

@@ -110,3 +110,15 @@ def test_xla_flag_device_count_in_a_subprocess():
         out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert out[0]["devices"] == 8 and out[1]["devices"] == 1
     np.testing.assert_allclose(out[0]["val_cost"], out[1]["val_cost"], rtol=1e-5)
+
+
+def test_one_seed_sweep_shares_the_minibatch_order_and_equals_runs_alone():
+    trainer, data = _setup()
+    hp = {"lam": np.array([0.0, 0.05, 0.2], np.float32), "eta": np.full(3, 0.05, np.float32)}
+    keys = sweep.seeds_keys([3, 3, 3])
+    result = sweep.run(trainer, hp, keys, data, 2)
+    for i in range(3):
+        alone = jax.jit(trainer.run, static_argnums=3)(
+            {k: v[i] for k, v in hp.items()}, keys[i], data, 2)
+        chex.assert_trees_all_close(sweep.member(result, i)[0].params, alone[0].params,
+                                    rtol=1e-5, atol=1e-6)
