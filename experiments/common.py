@@ -72,10 +72,10 @@ def main_wrapper(main):
 
 
 
-def cifar10_splits(split: str, n_val: int = 5000) -> dict:
-    """cifar10.load_splits with an impossible --n_val reported as a flag error."""
+def cifar10_splits(split: str, n_val: int = 5000, flag: str = "n_val") -> dict:
+    """cifar10.load_splits with an impossible validation size reported as an error of `flag`."""
     from jaxdl.data import cifar10
     try:
         return cifar10.load_splits(split, FLAGS.data_dir, n_val=n_val)
     except ValueError as e:
-        raise FlagError(f"--n_val: {e}") from None
+        raise FlagError(f"--{flag}: {e}") from None

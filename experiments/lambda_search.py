@@ -42,6 +42,9 @@ flags.DEFINE_integer("n_s", None, "Half-cycle length in updates (default: a2 900
 flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
 flags.DEFINE_float("eta_min", 1e-5, "Cyclical learning rate minimum.")
 flags.DEFINE_float("eta_max", 1e-1, "Cyclical learning rate maximum.")
+flags.DEFINE_integer("n_val", 5000, "Validation images of the search (held out of the 50k).")
+flags.DEFINE_integer("final_n_val", None, "Validation images of the final runs (default: a2 "
+                     "1000, a3 5000).")
 flags.DEFINE_integer("n_train_limit", 0, "Use only the first N training samples (0: all); "
                      "for quick checks.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() and shard the members "
@@ -73,8 +76,8 @@ def validate_flags() -> list[int]:
     return seeds
 
 
-def load_data(n_val: int, eval_test: bool):
-    s = common.cifar10_splits("all", n_val)
+def load_data(n_val: int, eval_test: bool, flag: str = "n_val"):
+    s = common.cifar10_splits("all", n_val, flag)
     limit = FLAGS.n_train_limit or len(s["train"].X)
     data = {"X_train": s["train"].X[:limit], "Y_train": s["train"].Y[:limit],
             "X_val": s["val"].X, "Y_val": s["val"].Y}
@@ -168,7 +171,7 @@ def main(argv):
     t0 = time.perf_counter()
     runs, phases = [], {}
 
-    data = load_data(5000, eval_test=False)
+    data = load_data(FLAGS.n_val, eval_test=False)
     trainer, spe = make_trainer(cfg, len(data["X_train"]), n_s, eval_test=False)
     key = jax.random.PRNGKey(FLAGS.seed)
     from jaxdl import sweep
@@ -200,7 +203,8 @@ def main(argv):
 
     summary = {"best_lambda": best["lambda"], "best_search_val_accuracy": best["val_accuracy"]}
     if FLAGS.final_cycles:
-        final_data = load_data(cfg["final_n_val"], eval_test=True)
+        final_data = load_data(FLAGS.final_n_val or cfg["final_n_val"], eval_test=True,
+                               flag="final_n_val")
         f_trainer, f_spe = make_trainer(cfg, len(final_data["X_train"]), n_s, eval_test=True)
         rows_final, _, secs = phase("final", f_trainer, f_spe, n_s, FLAGS.final_cycles,
                                     np.full(len(seeds), best["lambda"]), seeds, final_data)

@@ -76,17 +76,26 @@ def _a1_args(workdir, data_dir, epochs):
             "--etas=0.001"]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """A fake data set and the metrics of the same run made without interruption."""
+    root = tmp_path_factory.mktemp("resume")
+    cifar10.write_fake_dataset(root / "data", n_per_batch=1000)
+    proc = subprocess.run(_a1_args(root / "ref", root / "data", EPOCHS), cwd=ROOT, env=_ENV,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return root / "data", json.loads((root / "ref" / "results.json").read_text())
+
+
+EPOCHS = 400
+_ENV = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_killed_experiment_resumes_to_the_uninterrupted_result(tmp_path, sig):
-    data_dir = tmp_path / "data"
-    cifar10.write_fake_dataset(data_dir, n_per_batch=2000)
-    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
-    epochs = 300
-    ref = subprocess.run(_a1_args(tmp_path / "ref", data_dir, epochs), cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert ref.returncode == 0, ref.stderr[-2000:]
+def test_killed_experiment_resumes_to_the_uninterrupted_result(tmp_path, sig, uninterrupted):
+    data_dir, reference = uninterrupted
     work = tmp_path / "run"
-    proc = subprocess.Popen(_a1_args(work, data_dir, epochs), cwd=ROOT, env=env,
+    proc = subprocess.Popen(_a1_args(work, data_dir, EPOCHS), cwd=ROOT, env=_ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = work / "checkpoint_lam0.1_eta0.001.msgpack"
     deadline = time.time() + 300
@@ -96,12 +105,12 @@ def test_killed_experiment_resumes_to_the_uninterrupted_result(tmp_path, sig):
     proc.wait(timeout=60)
     assert proc.returncode != 0, "the run ended before it could be interrupted"
     raw = checkpoint.read_raw(ckpt)
-    assert 0 < len(json.loads(raw["history"])) < epochs
-    again = subprocess.run(_a1_args(work, data_dir, epochs), cwd=ROOT, env=env,
+    assert 0 < len(json.loads(raw["history"])) < EPOCHS
+    again = subprocess.run(_a1_args(work, data_dir, EPOCHS), cwd=ROOT, env=_ENV,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed from" in again.stderr
-    m_ref = json.loads((tmp_path / "ref" / "results.json").read_text())["runs"][0]["metrics"]
+    m_ref = reference["runs"][0]["metrics"]
     m_new = json.loads((work / "results.json").read_text())["runs"][0]["metrics"]
     for k in ("train_accuracy", "val_accuracy", "test_accuracy", "train_cost", "test_loss"):
         assert m_new[k] == m_ref[k], k
