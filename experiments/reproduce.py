@@ -55,6 +55,25 @@ STUDIES = [
            "--grid_batches=100", "--decay_epochs=3"], [],
           ["mbce_vs_ce.png", "curves_e_softmax_ce.png", "curves_e_mbce.png"],
           "DD2424 A1 bonus: all data, flips, grid, step decay, MBCE (specs 3)"),
+    Study("gradcheck_mlp", "experiments.gradcheck",
+          ["--model=mlp", "--hidden=50,50", "--bn", "--batch_sizes=4", "--lams=0,0.005"],
+          ["--model=mlp", "--hidden=50,30,20,20,10,10,10,10", "--bn", "--batch_sizes=10",
+           "--lams=0,0.01"], [], "k-layer BN MLP gradient check, float64 (specs 5.2 Ex 1)"),
+    Study("a2_two_layer", "experiments.a2_two_layer", [], [],
+          ["curves_ex3.png", "curves_ex4.png"], "DD2424 A2 Ex 3 and Ex 4 (specs 4.3)"),
+    Study("a3_kbn", "experiments.a3_kbn", ["--n_s=450", "--n_cycles=1"], [],
+          ["loss_3layer.png", "loss_9layer.png", "loss_sigma0.0001.png"],
+          "DD2424 A3: 3- and 9-layer nets, BN on/off, init sensitivity (specs 5.2)"),
+    Study("names_convnet", "experiments.names_convnet",
+          ["--n_updates=2000", "--balance=none,undersample"],
+          ["--n_updates=50000", "--balance=none,undersample,weighted"],
+          ["curves_undersample_n20k5_n20k3.png", "confusion_none_n20k5_n20k3.png",
+           "confusion_undersample_n20k5_n20k3.png"],
+          "DD2424 A3 option 2: surname ConvNet with/without compensation (specs 6)"),
+    Study("names_best", "experiments.names_convnet",
+          ["--n_updates=1000", "--n1=100", "--n2=100", "--balance=weighted"],
+          ["--n_updates=12500", "--n1=100", "--n2=100", "--balance=weighted"],
+          ["confusion_weighted_n100k5_n100k3.png"], "surname ConvNet, a wider net"),
     Study("lambda_search_a2", "experiments.lambda_search",
           ["--model=a2", "--n_coarse=8", "--n_fine=4", "--cycles=1", "--final_cycles=1",
            "--final_seeds=0,1"], ["--model=a2"], ["search.png"],
@@ -86,10 +105,11 @@ def _run_metric(name: str, metric: str, scale: float = 100.0):
     return get
 
 
-def _runs_metric(prefix: str, metric: str, scale: float = 100.0):
+def _runs_metric(prefix: str, metric: str, scale: float = 100.0, suffix: str = ""):
     def get(res):
         vals = [scale * r["metrics"][metric] for r in res["runs"]
-                if r["name"].startswith(prefix) and r["metrics"].get(metric) is not None]
+                if r["name"].startswith(prefix) and r["name"].endswith(suffix)
+                and r["metrics"].get(metric) is not None]
         return vals or None
     return get
 
@@ -135,6 +155,39 @@ REFERENCES = [
         "informational", _runs_metric("e_softmax_ce", "test_accuracy"), None),
     Ref("a1_bonus", "MBCE, test acc. (study e)", "ttperr 2024: 37.31", "informational",
         _runs_metric("e_mbce", "test_accuracy"), None),
+    Ref("gradcheck_mlp", "max rel. error, manual vs autodiff (all layers)", "-", "<= 1e-9",
+        _max_metric("max_rel_error_manual_vs_autodiff"), lambda v: v <= 1e-9, ""),
+    Ref("gradcheck_mlp", "max rel. error, manual vs kink-free centred (Richardson)",
+        "seed 002: up to 1.99 (9-layer BN)", "<= 1e-6",
+        _max_metric("max_rel_error_manual_vs_smooth"), lambda v: v <= 1e-6, ""),
+    Ref("gradcheck_mlp", "max rel. error, manual vs plain centred h=1e-5", "-",
+        "informational (kinks and BN truncation)",
+        _max_metric("max_rel_error_manual_vs_centred"), None, ""),
+    Ref("a2_two_layer", "Ex 3 test acc. (n_s 500, 1 cycle)", "sheet: 45.85", "45.5-46.5",
+        _run_metric("ex3", "test_accuracy"), lambda v: 45.5 <= v <= 46.5),
+    Ref("a2_two_layer", "Ex 4 test acc. (n_s 800, 3 cycles)", "sheet: 47.47", "46.5-48.5",
+        _run_metric("ex4", "test_accuracy"), lambda v: 46.5 <= v <= 48.5),
+    Ref("a3_kbn", "3-layer [50,50] without BN, test acc.", "sheet: ~52", ">= 52",
+        _run_metric("3layer_bnoff", "test_accuracy"), lambda v: v >= 52),
+    Ref("a3_kbn", "3-layer [50,50] with BN, test acc.", "sheet: ~53.5", ">= 53.5",
+        _run_metric("3layer_bnon", "test_accuracy"), lambda v: v >= 53.5),
+    Ref("a3_kbn", "9-layer with BN, test acc.", "seed 002: 47.61", ">= 51 (band 51.0-52.5)",
+        _run_metric("9layer_bnon", "test_accuracy"), lambda v: v >= 51),
+    Ref("a3_kbn", "9-layer without BN, test acc.", "-", "reported (band 42-49)",
+        _run_metric("9layer_bnoff", "test_accuracy"), None),
+    Ref("a3_kbn", "sensitivity sigma=1e-1 / 1e-3 / 1e-4 with BN, test acc.", "-",
+        ">= 48 each (min shown as check)", _runs_metric("sigma", "test_accuracy", suffix="_bnon"),
+        None),
+    Ref("a3_kbn", "sensitivity sigma=1e-4 without BN, test acc.", "collapse (10 %)",
+        "collapse shown", _run_metric("sigma0.0001_bnoff", "test_accuracy"), None),
+    Ref("names_convnet", "val acc. without compensation (balanced val set)", "public ~40",
+        "reported", _run_metric("none_n20k5_n20k3", "val_accuracy"), None),
+    Ref("names_convnet", "val acc. with undersampling", "seed 000: 52.38 (best)", ">= 50",
+        _run_metric("undersample_n20k5_n20k3", "val_accuracy"), lambda v: v >= 50),
+    Ref("names_convnet", "val acc. with class weights", "-", "reported",
+        _run_metric("weighted_n20k5_n20k3", "val_accuracy"), None),
+    Ref("names_best", "best net (n1 = n2 = 100), val acc.", "-", ">= 55",
+        _run_metric("weighted_n100k5_n100k3", "val_accuracy"), lambda v: v >= 55),
     Ref("lambda_search_a2", "A2 final net, test acc. (mean over seeds)", "teacher ~52",
         ">= 51.5 (band 51.1-52.6)", _summary("final_test_accuracy_mean"), lambda v: v >= 51.5),
     Ref("lambda_search_a3", "A3 tuned 3-layer BN, test acc. (mean over seeds)",
