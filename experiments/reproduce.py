@@ -176,7 +176,7 @@ REFERENCES = [
     Ref("a3_kbn", "9-layer without BN, test acc.", "-", "reported (band 42-49)",
         _run_metric("9layer_bnoff", "test_accuracy"), None),
     Ref("a3_kbn", "sensitivity sigma=1e-1 / 1e-3 / 1e-4 with BN, test acc.", "-",
-        ">= 48 each (min shown as check)", _runs_metric("sigma", "test_accuracy", suffix="_bnon"),
+        ">= 48 each (mean +- std of the 3 shown)", _runs_metric("sigma", "test_accuracy", suffix="_bnon"),
         None),
     Ref("a3_kbn", "sensitivity sigma=1e-4 without BN, test acc.", "collapse (10 %)",
         "collapse shown", _run_metric("sigma0.0001_bnoff", "test_accuracy"), None),
