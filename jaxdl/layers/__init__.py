@@ -7,3 +7,5 @@ from jaxdl.layers.losses import (Loss, multiple_binary_cross_entropy,
 
 __all__ = ["WEIGHT_KEYS", "Layer", "Loss", "dense", "multiple_binary_cross_entropy",
            "softmax_cross_entropy"]
+from jaxdl.layers.activations import relu  # noqa: E402
+from jaxdl.layers.conv2d import conv2d, flatten, maxpool  # noqa: E402
