@@ -8,9 +8,9 @@ Convolution (cross-correlation, as every framework computes it) with filters F_k
 Backward, with G = dL/dy:
     db = sum_{n,i,j} G[n, i, j, :]
     dF[a, c, ci, o] = sum_{n,i,j} x_pad[n, s i + a, s j + c, ci] G[n, i, j, o]
-        (a correlation of x with G dilated by s, the image channel playing the batch)
-    dx = G dilated by s, padded by k-1-p, correlated with F flipped in space and in/out swapped.
-All three are `lax.conv_general_dilated` calls, so the backward runs at convolution speed.
+        (one matmul: the k*k shifted views of x_pad, stacked im2col-style, times G)
+    dx = G dilated by s, padded by k-1-p, correlated with F flipped in space and in/out swapped
+        (a `lax.conv_general_dilated`, as is the forward).
 """
 
 from __future__ import annotations
@@ -47,10 +47,14 @@ def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int):
         g_nhwc, F_flip, (1, 1),
         [(k_h - 1 - pad, k_h - 1 - pad + r_h), (k_w - 1 - pad, k_w - 1 - pad + r_w)],
         lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWOI", "NHWC"))
-    # dF: x's channel axis as the batch, the sample axis as the contracted feature axis
-    dF = lax.conv_general_dilated(
-        x_nhwc, g_nhwc, (1, 1), [(pad, pad - r_h), (pad, pad - r_w)],
-        rhs_dilation=(stride, stride), dimension_numbers=("CHWN", "IHWO", "HWNC"))
+    # dF: one matmul of the k*k shifted (strided) views of x_pad with G. On CPU this is ~2x faster
+    # than XLA's weight-gradient convolution (which jax.grad uses) and gives the same numbers.
+    n, H_out, W_out, c_out = g_nhwc.shape
+    x_pad = jnp.pad(x_nhwc, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    views = [x_pad[:, a:a + stride * (H_out - 1) + 1:stride, c:c + stride * (W_out - 1) + 1:stride, :]
+             for a in range(k_h) for c in range(k_w)]
+    cols = jnp.stack(views, axis=3).reshape(n * H_out * W_out, -1)  # (a, c, ci) fastest last
+    dF = (cols.T @ g_nhwc.reshape(-1, c_out)).reshape(F_hwio.shape)
     return dx, dF
 
 
