@@ -207,7 +207,7 @@ def main(argv):
 
     name = f"{FLAGS.dataset}_{FLAGS.arch}"
     fit = train.fit(trainer, hp, jax.random.PRNGKey(FLAGS.seed), data, n_segments, name=name,
-                    on_segment=add_cost)
+                    on_segment=add_cost, checkpoint=workdir / "checkpoint.msgpack")
     ts, history = fit.state, fit.history
     predict = make_predict(model)
     X_te, y_te = splits["test"]

@@ -222,10 +222,10 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
             break
         ts = new_ts
         history.append(metrics)
+        if on_segment is not None:  # before saving: it may add entries to `metrics`
+            on_segment(ts, metrics)
         if checkpoint is not None and ((i + 1) % checkpoint_every == 0 or i + 1 == n_segments):
             checkpoint_lib.save(checkpoint, ts, history=history, meta=meta)
-        if on_segment is not None:
-            on_segment(ts, metrics)
         if (i + 1) % log_every == 0 or i + 1 == n_segments:
             elapsed = time.perf_counter() - t0
             eta = elapsed / (i + 1 - first) * (n_segments - i - 1)
