@@ -29,7 +29,6 @@ Forms (`conv1d(..., form=...)`), all with hand-written backward passes, all equa
 
 from __future__ import annotations
 
-import math
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +36,7 @@ import numpy as np
 
 from jaxdl.layers import initializers
 from jaxdl.layers.core import Layer
+from jaxdl.layers.reshape import flatten  # noqa: F401  (re-exported)
 
 FORMS = ("matrix", "patches", "lax", "precomputed", "gather")
 
@@ -173,17 +173,3 @@ def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
 
     return Layer(init, forward, backward)
 
-
-def flatten() -> Layer:
-    """(n_out, nf) -> (n_out nf,): the course's vec(X2), column by column of the nf x n_out matrix."""
-
-    def init(key, in_shape):
-        return {}, {}, (math.prod(in_shape),)
-
-    def forward(params, state, x, *, train=False, key=None):
-        return x.reshape(x.shape[0], -1), x.shape, state
-
-    def backward(params, shape, dy):
-        return dy.reshape(shape), {}
-
-    return Layer(init, forward, backward)

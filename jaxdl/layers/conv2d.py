@@ -15,7 +15,6 @@ Backward, with G = dL/dy:
 
 from __future__ import annotations
 
-import math
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +22,7 @@ from jax import lax
 
 from jaxdl.layers import initializers
 from jaxdl.layers.core import Layer
+from jaxdl.layers.reshape import flatten  # noqa: F401  (re-exported)
 
 
 def _out_size(size: int, k: int, pad: int, stride: int) -> int:
@@ -129,17 +129,3 @@ def maxpool(size: int = 2) -> Layer:
 
     return Layer(init, forward, backward)
 
-
-def flatten() -> Layer:
-    """n x H x W x C -> n x (H W C), row-major; backward reshapes back."""
-
-    def init(key, in_shape):
-        return {}, {}, (math.prod(in_shape),)
-
-    def forward(params, state, x, *, train=False, key=None):
-        return x.reshape(x.shape[0], -1), x.shape, state
-
-    def backward(params, shape, dy):
-        return dy.reshape(shape), {}
-
-    return Layer(init, forward, backward)
