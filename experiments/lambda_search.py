@@ -4,7 +4,8 @@
     python -m experiments.lambda_search --model a3 --workdir runs/search_a3
 
 a2: two-layer net m = 50 (A2 init: std 1/sqrt(fan_in), b = 0); search on 45k / 5k with
-    n_s = 2 floor(45000 / 100) = 900, 2 cycles; final: best lambda, 3 cycles, 49k / 1k, 5 seeds.
+    n_s = 2 floor(45000 / 100) = 900, 2 cycles; final: best lambda, 3 cycles, 49k / 1k
+    (n_s = 2 floor(49000 / 100) = 980), 5 seeds.
     Expected: final test about 51.1-52.6 % (public band).
 a3: 3-layer [50, 50] with batch norm, He init; search on 45k / 5k with n_s = 2250, 2 cycles;
     final: best lambda, 3 cycles, 45k / 5k, 5 seeds. Expected: 52.6-54.3 % (public band).
@@ -38,7 +39,8 @@ flags.DEFINE_float("fine_margin", 0.25, "Fine range: the coarse top-3 span +- th
 flags.DEFINE_integer("cycles", 2, "Cycles per search run.")
 flags.DEFINE_integer("final_cycles", 3, "Cycles of the final runs.")
 flags.DEFINE_string("final_seeds", "0,1,2,3,4", "Seeds of the final runs (one sweep).")
-flags.DEFINE_integer("n_s", None, "Half-cycle length in updates (default: a2 900, a3 2250).")
+flags.DEFINE_integer("n_s", None, "Half-cycle length in updates (default: k floor(n / n_batch), "
+                     "k = 2 for a2, 5 for a3: 900 / 2250 on 45k).")
 flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
 flags.DEFINE_float("eta_min", 1e-5, "Cyclical learning rate minimum.")
 flags.DEFINE_float("eta_max", 1e-1, "Cyclical learning rate maximum.")
@@ -55,8 +57,10 @@ flags.DEFINE_integer("process_id", None, "With --distributed: this process's ind
 
 FLAGS = flags.FLAGS
 
-SEARCH = {"a2": dict(hidden=(50,), bn=False, init="xavier", n_s=900, final_n_val=1000),
-          "a3": dict(hidden=(50, 50), bn=True, init="he", n_s=2250, final_n_val=5000)}
+# n_s = k floor(n / n_batch) (the sheets' rule: a2 k = 2 gives 900 on 45k and 980 on 49k; a3
+# k = 5 gives 2250 on 45k), so every cycle ends exactly at an epoch's end, where it is evaluated
+SEARCH = {"a2": dict(hidden=(50,), bn=False, init="xavier", n_s_epochs=2, final_n_val=1000),
+          "a3": dict(hidden=(50, 50), bn=True, init="he", n_s_epochs=5, final_n_val=5000)}
 
 
 def validate_flags() -> list[int]:
@@ -108,9 +112,13 @@ def make_trainer(cfg: dict, n_train: int, n_s: int, eval_test: bool):
 
 
 def n_segments_for(cycles: int, n_s: int, steps_per_epoch: int, epochs_per_eval: int) -> int:
-    """Segments covering `cycles` full cycles (2 n_s updates each), rounded up to whole epochs."""
-    epochs = -(-cycles * 2 * n_s // steps_per_epoch)
-    return -(-epochs // epochs_per_eval)
+    """Segments covering exactly `cycles` full cycles (2 n_s updates each): the run must end at the
+    end of a cycle (eta = eta_min), where the sheets evaluate."""
+    common.require(cycles * 2 * n_s % (steps_per_epoch * epochs_per_eval) == 0, "n_s",
+                   f"{cycles} cycles of 2 x {n_s} updates do not end at the end of a segment of "
+                   f"{epochs_per_eval} epoch(s) of {steps_per_epoch} updates; choose n_s as a "
+                   "multiple of the updates per epoch")
+    return cycles * 2 * n_s // (steps_per_epoch * epochs_per_eval)
 
 
 def phase(name, trainer, steps_per_epoch, n_s, cycles, lams, seeds, data):
@@ -165,13 +173,13 @@ def main(argv):
                                    FLAGS.process_id)
     from jaxdl import plots, results
     cfg = SEARCH[FLAGS.model]
-    n_s = FLAGS.n_s or cfg["n_s"]
     workdir = common.workdir()
     write = jax.process_index() == 0
     t0 = time.perf_counter()
     runs, phases = [], {}
 
     data = load_data(FLAGS.n_val, eval_test=False)
+    n_s = FLAGS.n_s or cfg["n_s_epochs"] * (len(data["X_train"]) // FLAGS.n_batch)
     trainer, spe = make_trainer(cfg, len(data["X_train"]), n_s, eval_test=False)
     key = jax.random.PRNGKey(FLAGS.seed)
     from jaxdl import sweep
@@ -205,14 +213,16 @@ def main(argv):
     if FLAGS.final_cycles:
         final_data = load_data(FLAGS.final_n_val or cfg["final_n_val"], eval_test=True,
                                flag="final_n_val")
-        f_trainer, f_spe = make_trainer(cfg, len(final_data["X_train"]), n_s, eval_test=True)
-        rows_final, _, secs = phase("final", f_trainer, f_spe, n_s, FLAGS.final_cycles,
+        n_final = len(final_data["X_train"])
+        n_s_final = FLAGS.n_s or cfg["n_s_epochs"] * (n_final // FLAGS.n_batch)
+        f_trainer, f_spe = make_trainer(cfg, n_final, n_s_final, eval_test=True)
+        rows_final, _, secs = phase("final", f_trainer, f_spe, n_s_final, FLAGS.final_cycles,
                                     np.full(len(seeds), best["lambda"]), seeds, final_data)
         phases["final"] = {"rows": rows_final, "seconds": secs}
         for r in rows_final:
             runs.append({"name": f"final_seed{r['seed']}",
                          "config": {"lambda": r["lambda"], "cycles": FLAGS.final_cycles,
-                                    "n_s": n_s, "seed": r["seed"], "phase": "final"},
+                                    "n_s": n_s_final, "seed": r["seed"], "phase": "final"},
                          "metrics": {k: r[k] for k in ("train_accuracy", "val_accuracy",
                                                        "test_accuracy", "diverged")}})
         for k in ("train_accuracy", "val_accuracy", "test_accuracy"):
