@@ -22,6 +22,9 @@ CASES = [
     ("experiments.lambda_search", ["--eta_min=0.1", "--eta_max=0.01"], "--eta_max"),
     ("experiments.lambda_search", ["--n_batch=100000", "--n_val=10"], "--n_batch"),
     ("experiments.lambda_search", ["--n_val=100000"], "--n_val"),
+    # 1 cycle of 2 x 901 updates does not end at an epoch's end (140 samples / 30 = 4 per epoch)
+    ("experiments.lambda_search", ["--n_val=10", "--n_batch=30", "--cycles=1", "--n_s=901"],
+     "--n_s"),
     ("experiments.lambda_search", ["--model=a9"], "--model"),
     ("experiments.gradcheck", ["--batch_sizes=0"], "--batch_sizes"),
     ("experiments.reproduce", ["--only=nonsense"], "--only"),
