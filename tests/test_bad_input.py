@@ -27,6 +27,14 @@ CASES = [
      "--n_s"),
     ("experiments.lambda_search", ["--model=a9"], "--model"),
     ("experiments.gradcheck", ["--batch_sizes=0"], "--batch_sizes"),
+    ("experiments.a2_two_layer", ["--eta_min=-1"], "--eta_min"),
+    ("experiments.a2_two_layer", ["--n_s=0,800"], "--n_s"),
+    ("experiments.a3_kbn", ["--n_s=0"], "--n_s"),
+    ("experiments.a3_kbn", ["--n_batch=100000"], "--n_batch"),
+    ("experiments.names_convnet", ["--balance=oversample"], "--balance"),
+    ("experiments.names_convnet", ["--eta=-0.001"], "--eta"),
+    ("experiments.cnn", ["--dataset=svhn"], "--dataset"),
+    ("experiments.cnn", ["--lr=-0.1"], "--lr"),
     ("experiments.reproduce", ["--only=nonsense"], "--only"),
 ]
 
