@@ -6,7 +6,7 @@ Adam against cyclical SGD. 49k train / 1k val (all five batches), test on the te
     # studies (--studies), in this order:
     #   lr_range: eta grows linearly from --range_lo to --range_hi over --range_epochs epochs;
     #             val accuracy and batch cost against eta (lr_range.png); suggested eta_min/max
-    #   wide:     m = --m, dropout --dropout, flips + translations, --n_cycles cycles of 2 n_s;
+    #   wide:     m = --m (1000), dropout --dropout, flips + translations, --n_cycles cycles of 2 n_s;
     #             eta range from the range test when --use_range (else --eta_min/--eta_max);
     #             ensemble of the end-of-cycle snapshots, majority vote and mean probability
     #   adam:     the same net, data and number of updates with Adam (lr 1e-3, b1 .9,
@@ -33,7 +33,7 @@ from jaxdl.layers import initializers, losses
 
 STUDIES = ("lr_range", "wide", "adam")
 flags.DEFINE_list("studies", list(STUDIES), f"Which studies to run, of {STUDIES}.")
-flags.DEFINE_integer("m", 500, "Hidden units of the wide two-layer net.")
+flags.DEFINE_integer("m", 1000, "Hidden units of the wide two-layer net.")
 flags.DEFINE_float("dropout", 0.2, "Dropout rate after the hidden ReLU (0: none).")
 flags.DEFINE_bool("flip", True, "Random horizontal flips (p = .5).")
 flags.DEFINE_integer("max_shift", 3, "Random translations in [-max_shift, max_shift] (0: none).")

@@ -91,6 +91,7 @@ def main(argv):
     runs = []
 
     def train_one(name, model, data, test, hp, n_epochs, aug=None, config=None):
+        """One run with the EMA and the PreciseBN test accuracy; config holds lam and n_s."""
         n = data["X_train"].shape[0]
         trainer = train.make_trainer(model, losses.softmax_cross_entropy, cyclic_mlp.optimizer,
                                      train.shuffled_batches(FLAGS.n_batch, n), grad=FLAGS.grad,
@@ -105,9 +106,8 @@ def main(argv):
             trainer, p, precise, hp, (data["X_val"], data["Y_val"]))
         logging.info("%s: test accuracy %.4f with EMA statistics, %.4f with PreciseBN", name,
                      r.metrics["test_accuracy"], r.metrics["test_accuracy_precise_bn"])
-        runs.append({"name": name, "config": {**(config or {}), "lam": float(hp["lam"]),
-                                              "eta_min": FLAGS.eta_min, "eta_max": FLAGS.eta_max,
-                                              "n_s": int(hp["n_s"]), "n_epochs": n_epochs,
+        runs.append({"name": name, "config": {**config, "eta_min": FLAGS.eta_min,
+                                              "eta_max": FLAGS.eta_max, "n_epochs": n_epochs,
                                               "n_batch": FLAGS.n_batch},
                      "metrics": r.metrics})
         results.write_csv(workdir / f"history_{name}.csv", r.history)
@@ -128,7 +128,7 @@ def main(argv):
                                 ("bn_after_relu", models_extra.mlp_bn_after_relu(
                                     cfg["hidden"], cifar10.N_CLASSES))):
                 train_one(name, model, data, test, hp, epochs,
-                          config={"hidden": cfg["hidden"]})
+                          config={"hidden": cfg["hidden"], "lam": FLAGS.lam, "n_s": FLAGS.n_s})
         if "skip" in small:
             for skip in (True, False):
                 model = models_extra.skip_mlp(FLAGS.skip_width, FLAGS.skip_blocks,
@@ -136,7 +136,7 @@ def main(argv):
                 train_one(f"deep{2 + 2 * FLAGS.skip_blocks}_{'skip' if skip else 'plain'}",
                           model, data, test, hp, epochs,
                           config={"width": FLAGS.skip_width, "blocks": FLAGS.skip_blocks,
-                                  "skip": skip})
+                                  "skip": skip, "lam": FLAGS.lam, "n_s": FLAGS.n_s})
     if "wide" in FLAGS.studies:
         data, test = bonus_runs.load(FLAGS.wide_n_val, FLAGS.data_dir)
         hp = cyclic_mlp.hparams(FLAGS.wide_lam, FLAGS.eta_min, FLAGS.eta_max, FLAGS.wide_n_s)
@@ -144,7 +144,8 @@ def main(argv):
                             "wide_n_s")
         train_one("wide_bn", models.mlp(cfg["wide"], cifar10.N_CLASSES, bn=True), data, test, hp,
                   epochs, aug=augment.make_augment(True, FLAGS.max_shift),
-                  config={"hidden": cfg["wide"], "flip": True, "max_shift": FLAGS.max_shift})
+                  config={"hidden": cfg["wide"], "flip": True, "max_shift": FLAGS.max_shift,
+                          "lam": FLAGS.wide_lam, "n_s": FLAGS.wide_n_s})
     for r in runs:
         m = r["metrics"]
         print(f"{r['name']:>16}: test accuracy {100 * m['test_accuracy']:.2f} % "
