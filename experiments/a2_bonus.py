@@ -85,9 +85,11 @@ def range_figure(out: dict, eta_min: float, eta_max: float, path) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
     a1.plot(out["eta"], out["val_accuracy"], marker=".")
     a1.set_ylabel("validation accuracy")
-    a2.plot(out["eta_step"], out["cost_step"], lw=0.5, alpha=0.6, label="batch cost")
+    finite = np.isfinite(out["cost_step"])  # the cost overflows once eta is far too large
+    a2.plot(out["eta_step"][finite], out["cost_step"][finite], lw=0.5, alpha=0.6,
+            label="batch cost")
     a2.plot(out["eta"], out["val_loss"], marker=".", label="val loss")
-    a2.set_ylim(top=min(float(np.nanmax(out["cost_step"])), 4.0))
+    a2.set_ylim(0.0, 4.0)
     a2.legend()
     for ax in (a1, a2):
         ax.axvline(eta_min, color="g", ls="--", lw=0.8)
