@@ -6,7 +6,8 @@ Adam against cyclical SGD. 49k train / 1k val (all five batches), test on the te
     # studies (--studies), in this order:
     #   lr_range: eta grows linearly from --range_lo to --range_hi over --range_epochs epochs;
     #             val accuracy and batch cost against eta (lr_range.png); suggested eta_min/max
-    #   wide:     m = --m (1000), dropout --dropout, flips + translations, --n_cycles cycles of 2 n_s;
+    #   wide:     m = --m (1000), dropout --dropout, flips + translations,
+#             --n_cycles cycles of 2 n_s;
     #             eta range from the range test when --use_range (else --eta_min/--eta_max);
     #             ensemble of the end-of-cycle snapshots, majority vote and mean probability
     #   adam:     the same net, data and number of updates with Adam (lr 1e-3, b1 .9,
@@ -57,7 +58,8 @@ FLAGS = flags.FLAGS
 
 def validate_flags() -> None:
     bad = [s for s in FLAGS.studies if s not in STUDIES]
-    common.require(not bad and bool(FLAGS.studies), "studies", f"unknown {bad}; choose of {STUDIES}")
+    common.require(not bad and bool(FLAGS.studies), "studies",
+                   f"unknown {bad}; choose of {STUDIES}")
     for flag in ("m", "n_s", "n_cycles", "n_batch", "range_epochs", "range_evals"):
         common.require(FLAGS[flag].value > 0, flag, "must be > 0")
     common.require(0 <= FLAGS.dropout < 1, "dropout", "must lie in [0, 1)")
@@ -175,9 +177,10 @@ def main(argv):
                                               "eta_min": eta_min, "eta_max": eta_max,
                                               "n_s": FLAGS.n_s, "n_cycles": FLAGS.n_cycles,
                                               "n_epochs": n_epochs}, "metrics": r.metrics})
+        ens = r.metrics["ensemble_mean_probability_test_accuracy"]
         save(name, r, f"A2 bonus: m={FLAGS.m}, dropout {FLAGS.dropout:g}, cyclical SGD "
                       f"[{eta_min:.2g}, {eta_max:.2g}]; test {100 * r.metrics['test_accuracy']:.2f}"
-                      f" %, ensemble {100 * r.metrics['ensemble_mean_probability_test_accuracy']:.2f} %")
+                      f" %, ensemble {100 * ens:.2f} %")
 
     if "adam" in FLAGS.studies:
         def adam(hp):

@@ -65,7 +65,8 @@ def epochs_for(n_s: int, n_cycles: int, n_train: int, flag: str) -> int:
 
 def validate_flags() -> dict:
     bad = [s for s in FLAGS.studies if s not in STUDIES]
-    common.require(not bad and bool(FLAGS.studies), "studies", f"unknown {bad}; choose of {STUDIES}")
+    common.require(not bad and bool(FLAGS.studies), "studies",
+                   f"unknown {bad}; choose of {STUDIES}")
     hidden = common.parse_ints(FLAGS.hidden, "hidden")
     wide = common.parse_ints(FLAGS.wide_hidden, "wide_hidden")
     common.require(bool(hidden) and min(hidden) > 0, "hidden", "expected positive widths")

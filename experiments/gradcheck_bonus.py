@@ -59,8 +59,8 @@ def main(argv):
     for title, model, smooth in cases:
         report = check(model, FLAGS.n, FLAGS.d, FLAGS.lam, FLAGS.seed, smooth)
         worst = max(worst, max(r["manual_vs_centred"] for r in report.values()))
-        print(gradcheck.format_table(report, f"{title}: d={FLAGS.d}, n={FLAGS.n}, "
-                                             f"lambda={FLAGS.lam:g} (max relative errors, float64)"))
+        print(gradcheck.format_table(report, f"{title}: d={FLAGS.d}, n={FLAGS.n}, lambda="
+                                             f"{FLAGS.lam:g} (max relative errors, float64)"))
         print()
     print(f"largest manual vs centred relative error: {worst:.3e}")
 

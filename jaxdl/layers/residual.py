@@ -8,7 +8,8 @@ A residual block y = x + f(x) becomes
 the pair and carries the second (the identity path) along; `merge` returns their sum. Because a
 branch layer's params are its inner layer's own dict, W keeps its name and its L2 penalty, and the
 parameter tables read W1, W2, ... as for any MLP. Backward, by the chain rule:
-    merge:  dy -> (dy, dy);   branch: (da, db) -> (inner.backward(da), db);   fork: (da, db) -> da + db.
+    merge:  dy -> (dy, dy);   branch: (da, db) -> (inner.backward(da), db);
+    fork:   (da, db) -> da + db.
 """
 
 from __future__ import annotations
