@@ -1,0 +1,81 @@
+"""The A2 and A3 bonus scripts end to end through their real entry points on a tiny synthetic
+data directory in the official format."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxdl.data import cifar10
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args):
+    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    cifar10.write_fake_dataset(folder, n_per_batch=60)
+    return folder
+
+
+def test_a2_bonus_end_to_end(fake_dir, tmp_path):
+    proc = _run(["experiments.a2_bonus", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
+                 "--n_val=100", "--n_batch=20", "--n_s=10", "--n_cycles=2", "--m=16",
+                 "--range_epochs=2", "--range_evals=5"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["experiment"] == "a2_bonus"
+    assert [r["name"] for r in res["runs"]] == ["wide_m16_clr", "wide_m16_adam"]
+    lo, hi = res["lr_range"]["eta_min"], res["lr_range"]["eta_max"]
+    assert 1e-4 <= lo <= hi <= 0.3
+    clr = res["runs"][0]
+    assert (clr["config"]["eta_min"], clr["config"]["eta_max"]) == (lo, hi)  # --use_range
+    m = clr["metrics"]
+    assert len(m["snapshot_test_accuracies"]) == 2  # one per cycle
+    for k in ("test_accuracy", "ensemble_majority_vote_test_accuracy",
+              "ensemble_mean_probability_test_accuracy"):
+        assert 0 <= m[k] <= 1
+    assert res["runs"][1]["metrics"]["steps"] == m["steps"] == 2 * 2 * 10
+    for f in ("lr_range.png", "lr_range.csv", "curves_wide_m16_clr.png",
+              "history_wide_m16_adam.csv"):
+        assert (tmp_path / f).stat().st_size > 100, f
+    assert len((tmp_path / "lr_range.csv").read_text().splitlines()) == 1 + 10
+
+
+def test_a3_bonus_end_to_end(fake_dir, tmp_path):
+    proc = _run(["experiments.a3_bonus", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
+                 "--studies=skip,wide", "--n_val=100", "--wide_n_val=100", "--n_batch=20",
+                 "--n_s=5", "--n_cycles=1", "--wide_n_s=5", "--wide_cycles=1",
+                 "--wide_hidden=16,8", "--skip_width=8", "--skip_blocks=2", "--precise_n=100"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert [r["name"] for r in res["runs"]] == ["deep6_skip", "deep6_plain", "wide_bn"]
+    for r in res["runs"]:
+        assert 0 <= r["metrics"]["test_accuracy_precise_bn"] <= 1
+        assert r["metrics"]["steps"] == 10
+        assert (tmp_path / f"curves_{r['name']}.png").stat().st_size > 100
+
+
+@pytest.mark.parametrize("script,flag,value", [
+    ("a2_bonus", "dropout", "1.0"), ("a2_bonus", "studies", "lr_range,nope"),
+    ("a3_bonus", "wide_hidden", "500,x"), ("a3_bonus", "n_batch", "1")])
+def test_bonus_scripts_reject_bad_flags(fake_dir, tmp_path, script, flag, value):
+    proc = _run([f"experiments.{script}", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
+                 f"--{flag}={value}"])
+    assert proc.returncode == 2
+    assert f"--{flag}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a2_bonus_rejects_n_s_off_the_epoch_grid(fake_dir, tmp_path):
+    proc = _run(["experiments.a2_bonus", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
+                 "--n_val=100", "--n_batch=20", "--n_s=7"])
+    assert proc.returncode == 2 and "--n_s" in proc.stderr
