@@ -8,10 +8,11 @@ with the last --n_val images for validation:
   (a) all data, the sheet's settings (eta .001; lambda 0, .1, 1);
   (b) the same with horizontal flips (p = .5) on the device;
   (c) a grid over lambda x eta, one sweep per batch size (--grid_*);
-  (d) step decay: eta / 10 every --decay_epochs epochs, with flips;
+  (d) step decay as seed 003: eta .01, / 10 every --decay_epochs = 20 epochs, 60 epochs, flips;
   (e) MBCE (sigmoid outputs) against CE: test accuracy, histograms of the ground-truth class's
       probability for correct and wrong test predictions, and both loss curves.
-Expected: best test >= 42 % (seed 003: about 43 % with step decay; public 40.6-42 %).
+Expected: best test >= 42 % (seed 003: about 43 % with step decay; public 40.6-42 %); measured
+41.93 % (best by validation of all studies with 10-epoch decay) and 42.25 % (study d as above).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ flags.DEFINE_string("grid_lams", "0,0.001,0.01,0.1", "Grid search: lambdas.")
 flags.DEFINE_string("grid_etas", "0.001,0.005,0.01", "Grid search: etas.")
 flags.DEFINE_string("grid_batches", "100,200", "Grid search: batch sizes (one sweep each).")
 flags.DEFINE_float("decay_eta", 0.01, "Step decay: initial eta.")
-flags.DEFINE_integer("decay_epochs", 10, "Step decay: divide eta by 10 every this many epochs.")
+flags.DEFINE_integer("decay_epochs", 20, "Step decay: divide eta by 10 every this many epochs.")
+flags.DEFINE_integer("decay_n_epochs", 60, "Step decay: epochs of those runs (seed 003: eta .01 "
+                     "for 20 epochs, then / 10 every 20).")
 flags.DEFINE_string("decay_lams", "0,0.001,0.01,0.1", "Step decay: lambdas.")
 flags.DEFINE_float("ce_eta", 0.001, "(e) eta of the softmax-CE run.")
 flags.DEFINE_float("mbce_eta", 0.01, "(e) eta of the MBCE run (10x: its gradient has a 1/K).")
@@ -51,6 +54,7 @@ def validate():
     common.require(set(studies) <= set("abcde"), "studies", "expected letters among a,b,c,d,e")
     common.require(FLAGS.n_epochs > 0, "n_epochs", "must be > 0")
     common.require(FLAGS.decay_epochs > 0, "decay_epochs", "must be > 0")
+    common.require(FLAGS.decay_n_epochs > 0, "decay_n_epochs", "must be > 0")
     for flag in ("grid_lams", "decay_lams"):
         common.require(min(common.parse_floats(getattr(FLAGS, flag), flag)) >= 0, flag, ">= 0")
     for flag in ("grid_etas",):
@@ -63,7 +67,7 @@ def validate():
 
 
 def sweep_runs(study, data, *, lams, etas, batch, flip, loss_name="softmax_ce",
-               decay_epochs=0):
+               decay_epochs=0, n_epochs=None):
     """One sweep over the (lambda, eta) pairs given; returns per-member rows and histories."""
     n = data["X_train"].shape[0]
     common.require(batch <= n, "grid_batches", f"{batch} is larger than the {n} training samples")
@@ -81,7 +85,8 @@ def sweep_runs(study, data, *, lams, etas, batch, flip, loss_name="softmax_ce",
     hp = {"lam": jnp.asarray(lams, jnp.float32), "eta": jnp.asarray(etas, jnp.float32),
           "decay_every": jnp.full(m, float(every))}
     t0 = time.perf_counter()
-    res = sweep.run(trainer, hp, sweep.seeds_keys([FLAGS.seed] * m), data, FLAGS.n_epochs)
+    res = sweep.run(trainer, hp, sweep.seeds_keys([FLAGS.seed] * m), data,
+                    n_epochs or FLAGS.n_epochs)
     seconds = time.perf_counter() - t0
     logging.info("study %s: %d members in %.1f s", study, m, seconds)
     rows = []
@@ -138,7 +143,8 @@ def main(argv):
     if "d" in studies:
         lams = common.parse_floats(FLAGS.decay_lams, "decay_lams")
         rows, *_, secs = sweep_runs("d", data, lams=lams, etas=[FLAGS.decay_eta] * len(lams),
-                                    batch=100, flip=True, decay_epochs=FLAGS.decay_epochs)
+                                    batch=100, flip=True, decay_epochs=FLAGS.decay_epochs,
+                                    n_epochs=FLAGS.decay_n_epochs)
         record(rows, secs, "d")
     if "e" in studies:
         compare = {}

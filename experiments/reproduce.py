@@ -52,7 +52,7 @@ STUDIES = [
            "templates_lam1_eta0.001.png"], "DD2424 A1: the sheet's four runs (specs 2.4)"),
     Study("a1_bonus", "experiments.a1_bonus",
           ["--n_epochs=10", "--grid_lams=0,0.01,0.1", "--grid_etas=0.001,0.01",
-           "--grid_batches=100", "--decay_epochs=3"], [],
+           "--grid_batches=100", "--decay_epochs=3", "--decay_n_epochs=9"], [],
           ["mbce_vs_ce.png", "curves_e_softmax_ce.png", "curves_e_mbce.png"],
           "DD2424 A1 bonus: all data, flips, grid, step decay, MBCE (specs 3)"),
     Study("gradcheck_mlp", "experiments.gradcheck",

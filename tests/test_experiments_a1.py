@@ -79,7 +79,7 @@ def test_a1_bonus_end_to_end(fake_dir, tmp_path):
     out = tmp_path / "bonus"
     proc = _run(["experiments.a1_bonus", f"--workdir={out}", f"--data_dir={fake_dir}",
                  "--n_epochs=2", "--n_val=50", "--studies=b,d,e", "--decay_lams=0,0.01",
-                 "--decay_epochs=1"])
+                 "--decay_epochs=1", "--decay_n_epochs=2"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
     studies = [r["config"]["study"] for r in res["runs"]]
