@@ -4,7 +4,8 @@ made one after another with the same trainer, in the same process.
 
     python benchmarks/sweep.py [--repeats 3] [--epochs 1] [--out sweep_bench.json]
 
-Reports compile and run seconds apart, the speed-up, and checks that both give the same metrics.
+Reports compile and run seconds apart, the speed-up, and the largest end-of-epoch difference in
+val accuracy between the two (float32 summation order; see the comment at the comparison).
 """
 
 from __future__ import annotations
@@ -82,14 +83,19 @@ def main():
             t0 = time.perf_counter()
             results[name] = fn()
             times[name].append(time.perf_counter() - t0)
-    np.testing.assert_allclose(results["vmapped"], results["sequential"], atol=2e-3)
+    # Same computation, different float32 summation order (one batched GEMM vs eight): the
+    # trajectories agree step by step at first (benchmarks/run.py checks 20 steps to 2e-4, the
+    # tests check members against runs alone) and drift apart over 450 chaotic BN steps at
+    # eta up to .05, so the end-of-epoch accuracies are compared, not asserted equal.
+    drift = float(np.max(np.abs(results["vmapped"] - results["sequential"])))
     med = {k: statistics.median(v) for k, v in times.items()}
     report = {"workload": f"8 lambda x {args.epochs} epoch(s) of the 3-layer BN MLP, 45k samples, "
                           "batch 100", "data": source, "backend": jax.default_backend(),
               "jax_version": jax.__version__, "seconds": med, "all_seconds": times,
               "first_call_seconds_incl_compile": compile_s,
               "speedup_vmapped_vs_sequential": med["sequential"] / med["vmapped"],
-              "val_accuracy": {k: v.round(4).tolist() for k, v in results.items()}}
+              "val_accuracy": {k: v.round(4).tolist() for k, v in results.items()},
+              "max_val_accuracy_difference": drift}
     print(json.dumps(report, indent=2))
     if args.out:
         with open(args.out, "w") as f:
