@@ -32,3 +32,15 @@ def real_data_dir(subdir: str):
     if not folder.is_dir():
         pytest.skip(f"real-data test: {folder} does not exist")
     return resolve_data_dir()
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def run_module(args, **env):
+    """`python -m <args>` from the repository root, on CPU, never downloading; output captured."""
+    import subprocess
+    import sys
+    full_env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu", **env}
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=600)

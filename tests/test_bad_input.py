@@ -1,14 +1,11 @@
 """Every experiment rejects impossible flags with one line naming the flag, before any compilation
 (exit status 2, no traceback), and missing data with one line naming the files."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_module
+
 
 CASES = [
     ("experiments.a1_linear", ["--etas=-0.1", "--lams=0"], "--etas"),
@@ -48,10 +45,7 @@ def data_dir(tmp_path_factory):
 
 
 def _run(module, args, data_dir, workdir):
-    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
-    return subprocess.run([sys.executable, "-m", module, f"--workdir={workdir}",
-                           f"--data_dir={data_dir}", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return run_module([module, f"--workdir={workdir}", f"--data_dir={data_dir}", *args])
 
 
 @pytest.mark.parametrize("module,args,flag", CASES, ids=[f"{m.split('.')[1]}{a}" for m, a, _ in CASES])

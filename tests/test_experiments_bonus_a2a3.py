@@ -2,22 +2,14 @@
 data directory in the official format."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import run_module
 from jaxdl.data import cifar10
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _run(args):
-    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+_run = run_module
 
 
 @pytest.fixture(scope="module")
