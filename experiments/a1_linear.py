@@ -85,7 +85,7 @@ def main(argv):
                         checkpoint=workdir / f"checkpoint_{name}.msgpack")
         ts, history = fit.state, fit.history
         test = jax.device_get(evaluate(ts.params, ts.state, hp, X_test, Y_test))
-        last = history[-2] if fit.diverged and len(history) > 1 else history[-1]  # last finite
+        last = fit.final_metrics
         metrics = {"train_accuracy": last["train_accuracy"],
                    "val_accuracy": last["val_accuracy"],
                    "test_accuracy": float(test["accuracy"]),

@@ -42,7 +42,7 @@ def run(trainer: train.Trainer, hp: dict, key: jax.Array, data: dict, test: tupl
     fit = train.fit(trainer, hp, key, data, n_epochs, name=name, on_segment=on_segment)
     test_m = jax.device_get(jax.jit(trainer.evaluate)(fit.state.params, fit.state.state, hp,
                                                       *test))
-    last = fit.history[-1]
+    last = fit.final_metrics
     metrics = {k: v for k, v in last.items() if k not in ("step", "epoch", "batch_cost")}
     metrics.update({f"test_{k}": float(v) for k, v in test_m.items()})
     metrics.update({"steps": int(last["step"]), "diverged": fit.diverged,

@@ -221,7 +221,7 @@ def main(argv):
                       "n_train": n_train, "steps": int(ts.step)},
            "metrics": {"test_accuracy": test_acc,
                        "val_accuracy": metrics.accuracy(splits["val"][1], val_pred),
-                       "final_val_cost": history[-1]["val_cost"],
+                       "final_val_cost": fit.final_metrics["val_cost"],
                        "precision": dict(zip(class_names, precision.tolist())),
                        "recall": dict(zip(class_names, recall.tolist())),
                        "parameters": dict(counts),

@@ -71,7 +71,7 @@ def run(trainer: train.Trainer, hp: dict, key: jax.Array, data: dict, test: tupl
     fit = train.fit(trainer, hp, key, data, n_epochs, name=name, init_state=ts,
                     checkpoint=checkpoint)
     test_metrics = jax.device_get(evaluate(fit.state.params, fit.state.state, hp, *test))
-    last = fit.history[-2] if fit.diverged and len(fit.history) > 1 else fit.history[-1]
+    last = fit.final_metrics
     metrics = {f"{s}_{m}": last[f"{s}_{m}"] for s in trainer.eval_splits
                for m in ("loss", "cost", "accuracy")}
     metrics.update({"test_loss": float(test_metrics["loss"]),

@@ -150,7 +150,7 @@ def main(argv):
         C = metrics.confusion_matrix(
             y_val, np.asarray(predict(fit.state.params, fit.state.state, data["X_val"])), K)
         per_class = metrics.per_class_accuracy(C)
-        last = history[-2] if fit.diverged and len(history) > 1 else history[-1]
+        last = fit.final_metrics
         if "confusion" not in best:  # resumed after the best evaluation: read it back
             best_ckpt = workdir / f"best_{name}.msgpack"
             state_b, _, meta_b = checkpoint.restore(best_ckpt, fit.state)

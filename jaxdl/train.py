@@ -168,6 +168,13 @@ class FitResult(NamedTuple):
     train_seconds: float
     diverged: bool = False  # the cost became NaN or inf; state is the last finite one
 
+    @property
+    def final_metrics(self) -> dict:
+        """The last evaluation of `state`: the last finite one when the run diverged."""
+        if self.diverged and len(self.history) > 1:
+            return self.history[-2]
+        return self.history[-1]
+
 
 def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *,
         name: str = "run", log_every: int = 1,

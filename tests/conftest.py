@@ -44,3 +44,13 @@ def run_module(args, **env):
     full_env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu", **env}
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def fake_cifar_dir(tmp_path_factory):
+    """A tiny CIFAR-10 folder in the official format (60 images per batch), shared by the
+    end-to-end script tests."""
+    from jaxdl.data import cifar10
+    folder = tmp_path_factory.mktemp("cifar")
+    cifar10.write_fake_dataset(folder, n_per_batch=60)
+    return folder

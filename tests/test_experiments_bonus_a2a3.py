@@ -6,17 +6,14 @@ import json
 import pytest
 
 from conftest import run_module
-from jaxdl.data import cifar10
 
 
 _run = run_module
 
 
-@pytest.fixture(scope="module")
-def fake_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    cifar10.write_fake_dataset(folder, n_per_batch=60)
-    return folder
+@pytest.fixture
+def fake_dir(fake_cifar_dir):
+    return fake_cifar_dir
 
 
 def test_a2_bonus_end_to_end(fake_dir, tmp_path):

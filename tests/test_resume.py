@@ -56,6 +56,8 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     assert not np.isfinite(result.history[-1]["batch_cost"])
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(result.state.params))
     assert len(result.history) > 1  # some finite epochs came first: the file holds the last
+    assert result.final_metrics is result.history[-2]  # the evaluation of the kept state
+    assert all(np.isfinite(v) for v in result.final_metrics.values())
     restored, hist, _ = checkpoint.restore(path, result.state)
     assert len(hist) == len(result.history) - 1
     assert all(np.isfinite(h["batch_cost"]) for h in hist)
