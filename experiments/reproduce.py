@@ -7,7 +7,9 @@
 Each study runs as its own process (`python -m experiments.<script> --workdir <workdir>/<study>`),
 one after another; a study that fails or is not selected leaves its rows marked "not run" with
 the reason. A study whose results.json already exists is not run again (delete the folder, or pass
---rerun, to redo it), so an interrupted reproduction resumes where it stopped.
+--rerun, to redo it), so an interrupted reproduction resumes where it stopped; each study's wall
+time is kept in <workdir>/studies.json, so the report of a resumed reproduction still gives every
+study's time and their total.
 Writes <workdir>/REPORT.md and a self-contained <workdir>/report.html (figures embedded).
 """
 
@@ -211,11 +213,16 @@ REFERENCES = [
 ]
 
 
-def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None) -> dict:
-    """Runs one study as a subprocess; returns {"status", "seconds", "reason"}."""
+def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None,
+              earlier: dict) -> dict:
+    """Runs one study as a subprocess; returns {"status", "seconds", "reason"}. A study already
+    done is skipped and keeps the record (`earlier`) of the invocation that ran it."""
     out = workdir / study.name
     if (out / "results.json").exists() and not FLAGS.rerun:
-        return {"status": "done", "seconds": None, "reason": "results.json already present"}
+        kept = earlier.get(study.name, {})
+        return {"status": "done", "seconds": kept.get("seconds"),
+                "reason": "results.json already present" + (
+                    " (ran in an earlier invocation)" if kept.get("seconds") is not None else "")}
     args = [sys.executable, "-m", study.module, f"--workdir={out}",
             *(study.quick if profile == "quick" else study.full)]
     if data_dir:
@@ -271,10 +278,11 @@ def build_rows(workdir: Path, status: dict) -> list[dict]:
 def write_report(workdir: Path, rows: list[dict], status: dict, profile: str, total: float):
     import jax
     from jaxdl import results
+    study_total = sum(st["seconds"] for st in status.values() if st.get("seconds") is not None)
     head = (f"# jaxdl reproduction report ({profile} profile)\n\n"
             f"jax {jax.__version__}, backend {jax.default_backend()}, "
             f"{jax.device_count()} device(s): {jax.devices()[0].device_kind}; "
-            f"total wall time {total:.0f} s.\n\n")
+            f"studies' wall time {study_total:.0f} s in all (this invocation {total:.0f} s).\n\n")
     md = [head, "| study | what | reference | band / bound | ours | met |\n|---|---|---|---|---|---|\n"]
     md += [f"| {r['study']} | {r['what']} | {r['reference']} | {r['band']} | {r['ours']} | "
            f"{r['met']} |\n" for r in rows]
@@ -326,12 +334,23 @@ def main(argv):
     workdir = Path(FLAGS.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    # This process only writes the report; on a GPU it must not take the memory the studies need.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    from jaxdl import results
+    record = workdir / "studies.json"
+    earlier = json.loads(record.read_text()) if record.exists() else {}
     t0 = time.perf_counter()
     status = {}
     for study in STUDIES:
         if only and study.name not in only:
+            if study.name in earlier and (workdir / study.name / "results.json").exists():
+                status[study.name] = {**earlier[study.name], "reason": "ran in an earlier "
+                                      "invocation"}
             continue
-        status[study.name] = run_study(study, workdir, FLAGS.profile, FLAGS.data_dir)
+        status[study.name] = run_study(study, workdir, FLAGS.profile, FLAGS.data_dir, earlier)
+        if status[study.name]["seconds"] is not None:
+            earlier[study.name] = status[study.name]
+            results.write_json(record, earlier)
         write_report(workdir, build_rows(workdir, status), status, FLAGS.profile,
                      time.perf_counter() - t0)
     total = time.perf_counter() - t0
