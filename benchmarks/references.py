@@ -206,3 +206,130 @@ def torch_names_convnet(params, X_nxlxd, Y, idx, eta, rho=0.9):
         opt.step()
         costs[t] = loss.detach()
     return costs.numpy()
+
+
+# ---- MNIST starter CNN (conv5x5x16 pad 2, relu, pool, conv5x5x16 pad 2, relu, pool, dense 10) ---
+# NHWC images, filters F (k, k, c_in, c_out) as in jaxdl; the FMAN45 momentum rule
+# m = mu m + (1 - mu) g, w -= lr (m + wd w) with the decay on F and W only.
+def _np_im2col(x_pad, k, H_out, W_out):
+    """(n, Hp, Wp, c) -> (n H_out W_out, k k c), columns in (a, b, c) order = F.reshape(-1, c_out)."""
+    n, c = x_pad.shape[0], x_pad.shape[3]
+    cols = np.empty((n, H_out, W_out, k, k, c), x_pad.dtype)
+    for a in range(k):
+        for b in range(k):
+            cols[:, :, :, a, b, :] = x_pad[:, a:a + H_out, b:b + W_out, :]
+    return cols.reshape(n * H_out * W_out, k * k * c)
+
+
+def _np_col2im(dcols, shape_pad, k, H_out, W_out):
+    """The adjoint of _np_im2col: each column block added back at its shift."""
+    n, c = shape_pad[0], shape_pad[3]
+    dcols = dcols.reshape(n, H_out, W_out, k, k, c)
+    dx_pad = np.zeros(shape_pad, dcols.dtype)
+    for a in range(k):
+        for b in range(k):
+            dx_pad[:, a:a + H_out, b:b + W_out, :] += dcols[:, :, :, a, b, :]
+    return dx_pad
+
+
+def _np_conv_forward(x, F, bias, pad):
+    k = F.shape[0]
+    x_pad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    H_out, W_out = x_pad.shape[1] - k + 1, x_pad.shape[2] - k + 1
+    cols = _np_im2col(x_pad, k, H_out, W_out)
+    y = cols @ F.reshape(-1, F.shape[3]) + bias
+    return y.reshape(x.shape[0], H_out, W_out, F.shape[3]), (cols, x_pad.shape)
+
+
+def _np_conv_backward(F, cache, G, pad, need_dx=True):
+    """-> dx (or None), dF, db: dF = cols^T G, dx = col2im(G F^T)."""
+    cols, shape_pad = cache
+    k, c_out = F.shape[0], F.shape[3]
+    G2 = G.reshape(-1, c_out)
+    dF = (cols.T @ G2).reshape(F.shape)
+    dx = None
+    if need_dx:
+        dx_pad = _np_col2im(G2 @ F.reshape(-1, c_out).T, shape_pad, k, G.shape[1], G.shape[2])
+        dx = dx_pad[:, pad:shape_pad[1] - pad, pad:shape_pad[2] - pad, :]
+    return dx, dF, G2.sum(axis=0)
+
+
+def _np_pool_forward(x):
+    """2x2 max pool, stride 2 (sizes even here)."""
+    n, H, W, C = x.shape
+    xw = x.reshape(n, H // 2, 2, W // 2, 2, C)
+    y = xw.max(axis=(2, 4))
+    return y, xw
+
+
+def _np_pool_backward(xw, y, G):
+    """dy to the window's maximum; ties share it equally (jaxdl's maxpool rule)."""
+    is_max = (xw == y[:, :, None, :, None, :]).astype(G.dtype)
+    share = is_max / is_max.sum(axis=(2, 4), keepdims=True)
+    dxw = share * G[:, :, None, :, None, :]
+    n, Ho, _, Wo, _, C = xw.shape
+    return dxw.reshape(n, 2 * Ho, 2 * Wo, C)
+
+
+def np_cnn(params, X, Y, idx, lr, momentum, wd, pad=2):
+    """The MNIST starter CNN on X (n, 28, 28, 1); params: the jaxdl list (conv at 0 and 3, dense
+    at 7). Returns the per-step data losses."""
+    p = {"F1": params[0]["F"], "b1": params[0]["b"], "F2": params[3]["F"], "b2": params[3]["b"],
+         "W": params[7]["W"], "b": params[7]["b"]}
+    p = {k: v.copy() for k, v in p.items()}
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    costs = np.empty(len(idx), np.float32)
+    for t, rows in enumerate(idx):
+        x, Yb = X[rows], Y[rows]
+        n = len(rows)
+        s1, c1 = _np_conv_forward(x, p["F1"], p["b1"], pad)
+        h1 = np.maximum(s1, 0)
+        q1, w1 = _np_pool_forward(h1)
+        s2, c2 = _np_conv_forward(q1, p["F2"], p["b2"], pad)
+        h2 = np.maximum(s2, 0)
+        q2, w2 = _np_pool_forward(h2)
+        x3 = q2.reshape(n, -1)
+        P, costs[t] = np_softmax_ce(x3 @ p["W"].T + p["b"], Yb)
+        G = (P - Yb) / n
+        g = {"W": G.T @ x3, "b": G.sum(axis=0)}
+        G = _np_pool_backward(w2, q2, (G @ p["W"]).reshape(q2.shape)) * (s2 > 0)
+        G, g["F2"], g["b2"] = _np_conv_backward(p["F2"], c2, G, pad)
+        G = _np_pool_backward(w1, q1, G) * (s1 > 0)
+        _, g["F1"], g["b1"] = _np_conv_backward(p["F1"], c1, G, pad, need_dx=False)
+        for k in p:
+            m[k] *= momentum
+            m[k] += (1 - momentum) * g[k]
+            p[k] -= lr * (m[k] + wd * p[k]) if k[0] in "FW" else lr * m[k]
+    return costs
+
+
+def torch_cnn(params, X, Y, idx, lr, momentum, wd, pad=2):
+    import torch
+    F = torch.nn.functional
+    p = {"F1": params[0]["F"].transpose(3, 2, 0, 1), "b1": params[0]["b"],  # HWIO -> OIHW
+         "F2": params[3]["F"].transpose(3, 2, 0, 1), "b2": params[3]["b"],
+         "W": params[7]["W"], "b": params[7]["b"]}
+    p = {k: torch.tensor(np.ascontiguousarray(v), requires_grad=True) for k, v in p.items()}
+    m = {k: torch.zeros_like(v) for k, v in p.items()}
+    Xt = torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))  # NCHW
+    yt = torch.from_numpy(Y.argmax(1))
+    idx_t = torch.from_numpy(np.asarray(idx, np.int64))
+    costs = torch.empty(len(idx))
+    for t in range(len(idx)):
+        rows = idx_t[t]
+        h = F.max_pool2d(torch.relu(F.conv2d(Xt[rows], p["F1"], p["b1"], padding=pad)), 2)
+        h = F.max_pool2d(torch.relu(F.conv2d(h, p["F2"], p["b2"], padding=pad)), 2)
+        x3 = h.permute(0, 2, 3, 1).reshape(len(rows), -1)  # jaxdl flattens H x W x C
+        loss = F.cross_entropy(x3 @ p["W"].T + p["b"], yt[rows])
+        for v in p.values():
+            v.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for k, v in p.items():
+                m[k].mul_(momentum).add_(v.grad, alpha=1 - momentum)
+                if k[0] in "FW":
+                    v.sub_(lr * (m[k] + wd * v))
+                else:
+                    v.sub_(lr * m[k])
+        costs[t] = loss.detach()
+    return costs.numpy()

@@ -235,13 +235,57 @@ def names_workload(X, Y):
     return impls, batch_indices(len(ind), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
 
 
+def mnist_data(n_random=10000, seed=0):
+    """The MNIST starter training split (pixels / 255 minus the training mean, as experiments/cnn.py
+    loads it) when available, else random images of the MNIST shape."""
+    try:
+        from jaxdl.data import mnist
+        s = mnist.load_splits(os.environ.get("JAXDL_DATA_DIR"))["train"]
+        return s.X, s.Y, "mnist"
+    except Exception:
+        rng = np.random.default_rng(seed)
+        return (rng.normal(size=(n_random, 28, 28, 1)).astype(np.float32),
+                np.eye(10, dtype=np.float32)[rng.integers(0, 10, n_random)], "random")
+
+
+def cnn_workload(X, Y):
+    from jaxdl import convnets, optimizers
+    from jaxdl import model as model_lib
+    steps, batch, lr, momentum, wd = 3000, 16, 0.1, 0.9, 0.005
+    Xm, Ym, source = mnist_data()
+    print(f"cnn data: {source} ({len(Xm)} training images)")
+    model = model_lib.sequential(convnets.starter("mnist"))
+    params, _ = model.init(jax.random.PRNGKey(0), Xm.shape[1:])
+    params_np = jax.tree.map(np.asarray, params)
+    trainer = train.make_trainer(
+        model, losses.softmax_cross_entropy,
+        lambda hp: optimizers.fman45_momentum(hp["lr"], hp["momentum"], hp["weight_decay"]),
+        train.shuffled_batches(batch, len(Xm)), eval_splits=())
+    hp = train.as_hparams(lam=0.0, lr=lr, momentum=momentum, weight_decay=wd)
+    jx = JaxRun(trainer, hp, params, Xm, Ym)
+    impls = {"jaxdl": jx,
+             "numpy": lambda idx: ref.np_cnn(params_np, Xm, Ym, idx, lr, momentum, wd)}
+    if torch is not None:
+        impls["pytorch"] = lambda idx: ref.torch_cnn(params_np, Xm, Ym, idx, lr, momentum, wd)
+    # multiply-adds per image of the conv layers (as im2col matmuls: 28x28 outputs of 5x5x1 -> 16,
+    # 14x14 outputs of 5x5x16 -> 16) and the dense 784 -> 10; counted: forward, the weight gradients
+    # of all three, the input gradients of all but the first, 2 FLOPs per multiply-add (pooling,
+    # ReLU, softmax, im2col copies and the update are not counted)
+    conv1, conv2, fc = 28 * 28 * 25 * 1 * 16, 14 * 14 * 25 * 16 * 16, 7 * 7 * 16 * 10
+    fwd = conv1 + conv2 + fc
+    back_dx = conv2 + fc  # no input gradient for the first layer
+    return impls, batch_indices(len(Xm), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
+
+
 WORKLOADS = {"a1": ("A1 linear classifier, 4000 steps, batch 100, 3072 -> 10", a1_workload),
              "mlp": ("A3 3-layer BN MLP 3072-50-50-10, 900 steps, batch 100, cyclical eta",
                      mlp_workload),
              "names": ("surname ConvNet n1 = n2 = 5, k1 = k2 = 5, 985 updates, batch 100, momentum",
                        names_workload),
              "sweep": ("8 lambda x 450 steps of the 3-layer BN MLP (vmapped vs one after another)",
-                       sweep_workload)}
+                       sweep_workload),
+             "cnn": ("MNIST starter CNN (specs 7.2), 3000 iterations, batch 16, FMAN45 momentum",
+                     cnn_workload)}
 
 
 def main():

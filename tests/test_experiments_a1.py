@@ -38,6 +38,16 @@ def test_a1_linear_end_to_end(fake_dir, tmp_path):
     assert len((out / "history_lam0_eta0.01.csv").read_text().splitlines()) == 1 + 3
 
 
+def test_a1_linear_compilation_cache(fake_dir, tmp_path):
+    """--compilation_cache_dir (or $JAXDL_COMPILATION_CACHE) stores the compiled training segment."""
+    cache = tmp_path / "xla_cache"
+    proc = _run(["experiments.a1_linear", f"--workdir={tmp_path / 'a1'}", f"--data_dir={fake_dir}",
+                 "--n_epochs=1", "--n_batch=20", "--lams=0", "--etas=0.01",
+                 f"--compilation_cache_dir={cache}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert any(p.name.startswith("jit_segment") for p in cache.iterdir())
+
+
 def test_a1_rejects_bad_flags_before_compiling(fake_dir, tmp_path):
     proc = _run(["experiments.a1_linear", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
                  "--etas=-0.1", "--lams=0"])
