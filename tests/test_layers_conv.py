@@ -117,20 +117,24 @@ def test_starter_parameter_counts():
     assert [c for _, c in counts] == [1216, 6416, 40970]
 
 
-def test_fman45_momentum_two_steps_by_hand():
+@pytest.mark.parametrize("decay_biases", [True, False])
+def test_fman45_momentum_two_steps_by_hand(decay_biases):
     mu, alpha, wd = 0.9, 0.1, 0.005
     params = [{"F": jnp.array([1.0, -2.0]), "b": jnp.array([0.5])}]
     g1 = [{"F": jnp.array([0.3, 0.1]), "b": jnp.array([-1.0])}]
     g2 = [{"F": jnp.array([-0.2, 0.4]), "b": jnp.array([2.0])}]
-    opt = optimizers.fman45_momentum(alpha, mu, wd)
+    opt = optimizers.fman45_momentum(alpha, mu, wd, decay_biases=decay_biases)
     state = opt.init(params)
     w = {k: np.asarray(v, np.float64) for k, v in params[0].items()}
     m = {k: np.zeros_like(v) for k, v in w.items()}
     for g in (g1, g2):
         updates, state = opt.update(g, state, params)
         params = optax.apply_updates(params, updates)
-        for k in w:  # the sheet: m = mu m + (1 - mu) g;  w -= alpha (m + wd w), biases not decayed
+        for k in w:  # the sheet: m = mu m + (1 - mu) g;  w -= alpha (m + wd w), biases too
             m[k] = mu * m[k] + (1 - mu) * np.asarray(g[0][k])
-            w[k] = w[k] - alpha * (m[k] + (wd * w[k] if k == "F" else 0.0))
+            w[k] = w[k] - alpha * (m[k] + (wd * w[k] if k == "F" or decay_biases else 0.0))
         for k in w:
             np.testing.assert_allclose(params[0][k], w[k], rtol=1e-6)
+    penalty = optimizers.decayed_sum_of_squares(params, decay_biases=decay_biases)
+    np.testing.assert_allclose(penalty, np.sum(w["F"] ** 2) + decay_biases * np.sum(w["b"] ** 2),
+                               rtol=1e-6)
