@@ -82,7 +82,7 @@ def test_divergence_stops_the_run_with_a_warning():
 
 
 def test_random_batches_draw_distinct_uniform_subsets():
-    """randsample(n, k) per step: k distinct indices; over many steps every k-subset equally likely."""
+    """randsample(n, k) per step: k distinct indices; every k-subset equally likely."""
     idx = np.asarray(jax.jit(train.random_batches(16, 1000, 200))(jax.random.PRNGKey(0), None))
     assert idx.shape == (200, 16) and idx.min() >= 0 and idx.max() < 1000
     assert all(len(set(row)) == 16 for row in idx)
