@@ -1,4 +1,4 @@
-"""Numerical gradients of ReLU networks that do not straddle a kink.
+"""Numerical gradients of ReLU (and max-pool) networks that do not straddle a kink.
 
 A centred difference (J(theta + h e_i) - J(theta - h e_i)) / 2h is only a derivative estimate
 when J is smooth on [theta - h, theta + h]. In a ReLU net J is smooth only piece-wise: a
@@ -13,6 +13,13 @@ like this). Two remedies, both exact statements about the derivative at theta:
   (the smooth piece that contains theta: same value and same derivative at theta, no kink), with
   Richardson extrapolation (4 C(h) - C(2h)) / 3 to cancel the h^2 truncation error, which BN on a
   tiny batch makes large (third derivatives in the thousands).
+
+Max pooling is piece-wise linear too: the piece is the one that keeps, in every window, the entry
+that is the maximum at theta (ties at theta shared equally, which equals the max at theta and has
+jax.grad's derivative). `kink_patterns` / `frozen` freeze both; on that piece no step h is too
+large for a kink, so h can be large enough for the rounding floor of the difference quotient,
+~eps |J| / h, to lie far below small gradient entries, and `levels` Richardson steps
+(h, 2h, ..., 2^levels h) cancel the truncation error up to order h^(2 levels + 1).
 """
 
 from __future__ import annotations
@@ -30,6 +37,14 @@ def _is_relu(layer: Layer) -> bool:
     return layer.forward.__qualname__.startswith("relu.")
 
 
+def _is_maxpool(layer: Layer) -> bool:
+    return layer.forward.__qualname__.startswith("maxpool.")
+
+
+def _is_kinked(layer: Layer) -> bool:
+    return _is_relu(layer) or _is_maxpool(layer)
+
+
 def _fixed_mask(mask) -> Layer:
     """y = x * mask with a constant mask: the ReLU restricted to one smooth piece."""
     def init(key, in_shape):
@@ -44,29 +59,87 @@ def _fixed_mask(mask) -> Layer:
     return Layer(init, forward, backward)
 
 
+def _fixed_selection(share) -> Layer:
+    """Max pooling restricted to one linear piece: y = sum over the window of x * share, share the
+    one-hot (ties: equal shares) pattern of the window maxima at theta, n x Ho x k x Wo x k x C."""
+    size = share.shape[2]
+
+    def init(key, in_shape):
+        H, W, C = in_shape
+        return {}, {}, (H // size, W // size, C)
+
+    def windows(x):
+        n, H, W, C = x.shape
+        Ho, Wo = H // size, W // size
+        return x[:, :Ho * size, :Wo * size, :].reshape(n, Ho, size, Wo, size, C)
+
+    def forward(params, state, x, *, train=False, key=None):
+        return jnp.sum(windows(x) * share.astype(x.dtype), axis=(2, 4)), x.shape, state
+
+    def backward(params, shape, dy):
+        n, Ho, _, Wo, _, C = share.shape
+        dx = (share * dy[:, :, None, :, None, :]).reshape(n, Ho * size, Wo * size, C)
+        return jnp.pad(dx, ((0, 0), (0, shape[1] - Ho * size), (0, shape[2] - Wo * size),
+                            (0, 0))), {}
+
+    return Layer(init, forward, backward)
+
+
+def _pool_pattern(x, y):
+    """The window-maximum pattern of a max pool with input x and output y (n x Ho x Wo x C):
+    1 at the maximum, 1/m on each of m tied maxima, 0 elsewhere (n x Ho x k x Wo x k x C)."""
+    n, Ho, Wo, C = y.shape
+    size = x.shape[1] // Ho  # the window (exact when it divides H; smooth_piece_gradient checks)
+    xw = x[:, :Ho * size, :Wo * size, :].reshape(n, Ho, size, Wo, size, C)
+    is_max = (xw == y[:, :, None, :, None, :]).astype(x.dtype)
+    return is_max / jnp.sum(is_max, axis=(2, 4), keepdims=True)
+
+
+def kink_patterns(model: model_lib.Model, params, state, X, *, train: bool = True, key=None):
+    """The pattern of every kinked layer at params, in order: the ReLU's x > 0 (bool) and the
+    max pool's window-maximum shares (computed here from the layer's input and output)."""
+    keys = ([None] * len(model.layers) if key is None
+            else list(jax.random.split(key, len(model.layers))))
+    patterns, x = [], X
+    for layer, p, s, k in zip(model.layers, params, state, keys):
+        y, _, _ = layer.forward(p, s, x, train=train, key=k)
+        if _is_relu(layer):
+            patterns.append(x > 0)
+        elif _is_maxpool(layer):
+            patterns.append(_pool_pattern(x, y))
+        x = y
+    return patterns
+
+
 def relu_masks(model: model_lib.Model, params, state, X, *, train: bool = True, key=None):
     """The ReLU patterns (bool arrays) at params, one per ReLU layer, in order."""
     _, caches, _ = model.forward(params, state, X, train=train, key=key)
     return [c for layer, c in zip(model.layers, caches) if _is_relu(layer)]
 
 
-def frozen(model: model_lib.Model, masks) -> model_lib.Model:
-    """The same model with its i-th ReLU replaced by multiplication with masks[i]."""
-    masks, layers = list(masks), []
+def frozen(model: model_lib.Model, patterns) -> model_lib.Model:
+    """The same model with its i-th kinked layer fixed to patterns[i] (kink_patterns): a ReLU
+    becomes multiplication with its mask, a max pool the selection of its maxima at theta."""
+    patterns, layers = list(patterns), []
     for layer in model.layers:
-        layers.append(_fixed_mask(masks.pop(0)) if _is_relu(layer) else layer)
+        if _is_relu(layer):
+            layer = _fixed_mask(patterns.pop(0))
+        elif _is_maxpool(layer):
+            layer = _fixed_selection(patterns.pop(0))
+        layers.append(layer)
     return model_lib.sequential(layers)
 
 
 def kink_crossings(model: model_lib.Model, params, state, X, h: float, *, train: bool = True,
                    key=None, chunk: int = 512):
-    """Per entry (same pytree as params): 1 if theta +- h e_i changes any ReLU mask, else 0."""
+    """Per entry (same pytree as params): 1 if theta +- h e_i changes any ReLU mask or max-pool
+    pattern, else 0."""
     flat, unravel = ravel_pytree(params)
-    base = relu_masks(model, params, state, X, train=train, key=key)
+    base = kink_patterns(model, params, state, X, train=train, key=key)
 
     def changed(p):
         return sum(jnp.sum(m != b) for m, b in
-                   zip(relu_masks(model, p, state, X, train=train, key=key), base))
+                   zip(kink_patterns(model, p, state, X, train=train, key=key), base))
 
     @jax.jit
     def run(flat):
@@ -79,24 +152,55 @@ def kink_crossings(model: model_lib.Model, params, state, X, h: float, *, train:
 
 
 def smooth_piece_gradient(model: model_lib.Model, loss: Loss, params, state, X, Y, lam, *,
-                          h: float = 1e-4, train: bool = True, key=None, weights=None,
-                          chunk: int = 512):
-    """Richardson-extrapolated centred differences of the cost on theta's smooth piece."""
-    piece = frozen(model, relu_masks(model, params, state, X, train=train, key=key))
+                          h: float = 1e-4, levels: int = 1, output_step: float | None = None,
+                          train: bool = True, key=None, weights=None, chunk: int = 512):
+    """Richardson-extrapolated centred differences of the cost on theta's smooth piece.
+
+    With step s: C_0(s) = (J(theta + s e_i) - J(theta - s e_i)) / 2s and, for l = 1..levels,
+    C_l(s) = (4^l C_{l-1}(s) - C_{l-1}(2s)) / (4^l - 1): error O(s^(2 levels + 2)), from the
+    steps s, 2s, ..., 2^levels s. Forward passes only (no autodiff).
+
+    s = h for every entry, or, with output_step, per entry s_i = min(h, output_step / a_i) where
+    a_i = max_k |f_k(theta + h e_i) - f_k(theta - h e_i)| / 2h is the slope of the network's
+    scores f in that entry (two more forward passes): every entry's step then moves the scores by
+    about output_step, the scale on which the loss is curved. An entry that barely moves the
+    scores gets the large step h, where the rounding floor ~eps |J| / s is lowest; on a piece whose
+    scores are affine in each entry (ReLU / max-pool / conv / dense stacks) that step has no
+    truncation error in the scores, only in the loss.
+    """
+    if levels < 0:
+        raise ValueError(f"levels must be >= 0, got {levels}")
+    if output_step is not None and output_step <= 0:
+        raise ValueError(f"output_step must be > 0, got {output_step}")
+    piece = frozen(model, kink_patterns(model, params, state, X, train=train, key=key))
+    out, out_piece = (m.apply(params, state, X, train=train, key=key)[0] for m in (model, piece))
+    if not jnp.allclose(out_piece, out, rtol=1e-12, atol=1e-12):
+        raise ValueError("the frozen piece does not reproduce the network at theta (a max pool "
+                         "whose window does not divide its input?)")
 
     def J(p):
         return model_lib.cost(piece, loss, p, state, X, Y, lam, train=train, key=key,
                               weights=weights)[0]
+
+    def scores(p):
+        return piece.apply(p, state, X, train=train, key=key)[0]
 
     flat, unravel = ravel_pytree(params)
 
     @jax.jit
     def run(flat):
         def one(i):
-            e = jnp.zeros_like(flat).at[i].set(h)
-            c_h = (J(unravel(flat + e)) - J(unravel(flat - e))) / (2 * h)
-            c_2h = (J(unravel(flat + 2 * e)) - J(unravel(flat - 2 * e))) / (4 * h)
-            return (4 * c_h - c_2h) / 3
+            e = jnp.zeros_like(flat).at[i].set(1.0)
+            step = h
+            if output_step is not None:
+                slope = jnp.max(jnp.abs(scores(unravel(flat + h * e)) -
+                                        scores(unravel(flat - h * e)))) / (2 * h)
+                step = jnp.minimum(h, output_step / jnp.maximum(slope, output_step / h))
+            c = [(J(unravel(flat + 2 ** j * step * e)) - J(unravel(flat - 2 ** j * step * e)))
+                 / (2 ** (j + 1) * step) for j in range(levels + 1)]
+            for level in range(1, levels + 1):
+                c = [(4 ** level * c[j] - c[j + 1]) / (4 ** level - 1) for j in range(len(c) - 1)]
+            return c[0]
         return jax.lax.map(one, jnp.arange(flat.size), batch_size=chunk)
 
     return unravel(run(flat))

@@ -1,17 +1,21 @@
 """The FMAN45 optimiser: momentum as an exponential moving average, weight decay outside it.
 
     m_n     = mu m_{n-1} + (1 - mu) g_n           (g = dL/dw of the data loss alone)
-    w_{n+1} = w_n - alpha (m_n + lambda_wd w_n)   (decay on weights/filters only, core.WEIGHT_KEYS)
+    w_{n+1} = w_n - alpha (m_n + lambda_wd w_n)
 
 i.e. optax.chain(ema(mu, debias=False), add_decayed_weights(lambda_wd, mask), scale(-alpha)).
-Train with hp["lam"] = 0 (the decay lives here, not in the cost's gradient); the loss the sheet
-reports, L + lambda_wd/2 sum w^2, is the model's cost with lam = lambda_wd / 2.
+The sheet's training.m loops over every parameter of every layer, biases included, so by default
+every parameter is decayed; decay_biases=False restricts the decay to weights/filters
+(core.WEIGHT_KEYS). Train with hp["lam"] = 0 (the decay lives here, not in the cost's gradient);
+the loss the sheet reports adds lambda_wd/2 sum w^2 over the same (decayed) parameters,
+`decayed_sum_of_squares`.
 Not optax.sgd(momentum=...): that is m = g + mu m, without the (1 - mu).
 """
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from jaxdl.layers.core import WEIGHT_KEYS
@@ -23,8 +27,21 @@ def weight_mask(params):
 
 
 def fman45_momentum(learning_rate: optax.ScalarOrSchedule, momentum: float | jax.Array,
-                    weight_decay: float | jax.Array) -> optax.GradientTransformation:
-    """The sheet's rule above; learning_rate may be a schedule, all three may be traced arrays."""
+                    weight_decay: float | jax.Array, *,
+                    decay_biases: bool = True) -> optax.GradientTransformation:
+    """The sheet's rule above; learning_rate may be a schedule, all three may be traced arrays.
+
+    decay_biases: True (the sheet) decays every parameter, False only W and F.
+    """
     return optax.chain(optax.ema(momentum, debias=False),
-                       optax.add_decayed_weights(weight_decay, weight_mask),
+                       optax.add_decayed_weights(weight_decay,
+                                                 None if decay_biases else weight_mask),
                        optax.scale_by_learning_rate(learning_rate))
+
+
+def decayed_sum_of_squares(params, *, decay_biases: bool = True) -> jax.Array:
+    """sum w^2 over the parameters fman45_momentum decays (all, or W and F only): the sheet's
+    reported weight-decay loss is weight_decay / 2 times this."""
+    mask = jax.tree.map(lambda _: True, params) if decay_biases else weight_mask(params)
+    return sum((jnp.sum(p ** 2) for p, m in zip(jax.tree.leaves(params), jax.tree.leaves(mask))
+                if m), jnp.zeros(()))

@@ -63,6 +63,28 @@ def sequential_batches(batch_size: int, n: int) -> Sampler:
     return lambda key, data: jnp.arange(steps * batch_size).reshape(steps, batch_size)
 
 
+def random_batches(batch_size: int, n: int, steps: int, *, replace: bool = False) -> Sampler:
+    """FMAN45 training.m's randsample(n, batch_size) per iteration: `steps` batches, each of
+    batch_size distinct samples drawn uniformly from the n, independently of the other batches
+    (Floyd's algorithm: a uniform subset in batch_size draws). replace=True: every draw
+    independent (a sample may repeat within a batch)."""
+    if not 0 < batch_size <= n:
+        raise ValueError(f"batch size {batch_size} must lie in 1..{n} (the training samples)")
+    if replace:
+        return lambda key, data: jax.random.randint(key, (steps, batch_size), 0, n)
+
+    def floyd(key):
+        keys = jax.random.split(key, batch_size)
+
+        def body(i, chosen):
+            j = n - batch_size + i  # draw t from 0..j; if already chosen take j (never chosen yet)
+            t = jax.random.randint(keys[i], (), 0, j + 1)
+            return chosen.at[i].set(jnp.where(jnp.any(chosen == t), j, t))
+        return jax.lax.fori_loop(0, batch_size, body, jnp.full((batch_size,), -1, jnp.int32))
+
+    return lambda key, data: jax.vmap(floyd)(jax.random.split(key, steps))
+
+
 class Trainer(NamedTuple):
     init: Callable[..., TrainState]  # (hp, key, in_shape) -> TrainState
     step: Callable[..., tuple[TrainState, jax.Array]]  # (ts, hp, X_b, Y_b, w_b) -> ts, cost

@@ -9,7 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from jaxdl import gradcheck
+from experiments.cnn_gradcheck import check_starter
+from jaxdl import gradcheck, gradcheck_relu
 from jaxdl import model as model_lib
 from jaxdl import optimizers
 from jaxdl.layers import conv2d, dense, flatten, initializers, losses, maxpool, relu
@@ -78,20 +79,39 @@ def test_maxpool_backward_routes_to_max_and_splits_ties():
     np.testing.assert_array_equal(dx[0, :, :, 0], np.full((2, 2), 0.25))
 
 
-@pytest.mark.parametrize("dataset,in_shape", [("mnist", (4, 4, 1)), ("cifar10", (4, 4, 3))])
-def test_starter_network_gradients_float64(x64, dataset, in_shape):
-    """The starter layer stacks exactly (kernels, paddings, init), on small images.
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_starter_network_gradients_float64(x64, dataset):
+    """The starter layer stacks exactly (kernels, paddings, init), on two random 4 x 4 images.
 
-    Manual == autodiff to round-off. Against centred differences (h = 1e-5) the bound is on the
-    error relative to the largest gradient entry: these nets have entries as small as ~1e-6
-    where the difference quotient's own round-off, about eps |J| / h = 5e-11, makes the per-entry
-    relative error ~1e-5 whatever the backward pass does (the per-entry maxima are reported in
-    the experiment's gradcheck tables).
+    Manual == autodiff to round-off. Every entry within 1e-6 relative of the kink-free reference
+    (ReLU masks and max-pool argmaxes frozen, per-entry steps up to 10, Richardson; forward passes
+    only): these nets have gradient entries of ~1e-8, where the plain centred difference at
+    h = 1e-5 is at its rounding floor, eps |J| / h ~ 1e-11 absolute, which it still meets.
     """
-    report = _check_net(cnn_models.starter(dataset), in_shape, n=2, lam=0.0025)
+    report = check_starter(dataset, size=4, n=2, methods=("centred",), count_kinks=False)
+    assert set(report) == {"F1", "b1", "F2", "b2", "W3", "b3"}
     for name, row in report.items():
         assert row["manual_vs_autodiff"] <= 1e-10, (name, row)
+        assert row["manual_vs_smooth"] <= 1e-6, (name, row)
         assert row["max_abs_manual_vs_centred"] <= 1e-9, (name, row)
+
+
+def test_smooth_reference_freezes_maxpool_and_relu(x64):
+    """Steps of 0.1 move many ReLU masks and max-pool argmaxes of this net; on the frozen piece
+    such steps still give a derivative estimate."""
+    model = model_lib.sequential([conv2d(2, 3, pad=1), relu(), maxpool(2), flatten(), dense(3)])
+    params, state = model.init(jax.random.PRNGKey(0), (4, 4, 1))
+    X = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 1))
+    Y = jax.nn.one_hot(jnp.array([0, 2]), 3)
+    params, state, X, Y = gradcheck.to_float64((params, state, X, Y))
+    kinks = gradcheck_relu.kink_crossings(model, params, state, X, 0.1)
+    assert float(sum(jnp.sum(k) for k in jax.tree.leaves(kinks))) >= 10
+    loss = losses.softmax_cross_entropy
+    _, g = jax.jit(model_lib.value_and_grad(model, loss, "manual"))(params, state, X, Y, 0.01)
+    ref = gradcheck_relu.smooth_piece_gradient(model, loss, params, state, X, Y, 0.01, h=0.1,
+                                               levels=3, output_step=0.03)
+    for a, n in zip(jax.tree.leaves(g), jax.tree.leaves(ref)):
+        assert gradcheck.relative_error(a, n) <= 1e-6
 
 
 def test_improved_network_manual_matches_autodiff_float32_jit():
@@ -117,20 +137,24 @@ def test_starter_parameter_counts():
     assert [c for _, c in counts] == [1216, 6416, 40970]
 
 
-def test_fman45_momentum_two_steps_by_hand():
+@pytest.mark.parametrize("decay_biases", [True, False])
+def test_fman45_momentum_two_steps_by_hand(decay_biases):
     mu, alpha, wd = 0.9, 0.1, 0.005
     params = [{"F": jnp.array([1.0, -2.0]), "b": jnp.array([0.5])}]
     g1 = [{"F": jnp.array([0.3, 0.1]), "b": jnp.array([-1.0])}]
     g2 = [{"F": jnp.array([-0.2, 0.4]), "b": jnp.array([2.0])}]
-    opt = optimizers.fman45_momentum(alpha, mu, wd)
+    opt = optimizers.fman45_momentum(alpha, mu, wd, decay_biases=decay_biases)
     state = opt.init(params)
     w = {k: np.asarray(v, np.float64) for k, v in params[0].items()}
     m = {k: np.zeros_like(v) for k, v in w.items()}
     for g in (g1, g2):
         updates, state = opt.update(g, state, params)
         params = optax.apply_updates(params, updates)
-        for k in w:  # the sheet: m = mu m + (1 - mu) g;  w -= alpha (m + wd w), biases not decayed
+        for k in w:  # the sheet: m = mu m + (1 - mu) g;  w -= alpha (m + wd w), biases too
             m[k] = mu * m[k] + (1 - mu) * np.asarray(g[0][k])
-            w[k] = w[k] - alpha * (m[k] + (wd * w[k] if k == "F" else 0.0))
+            w[k] = w[k] - alpha * (m[k] + (wd * w[k] if k == "F" or decay_biases else 0.0))
         for k in w:
             np.testing.assert_allclose(params[0][k], w[k], rtol=1e-6)
+    penalty = optimizers.decayed_sum_of_squares(params, decay_biases=decay_biases)
+    np.testing.assert_allclose(penalty, np.sum(w["F"] ** 2) + decay_biases * np.sum(w["b"] ** 2),
+                               rtol=1e-6)

@@ -79,3 +79,17 @@ def test_divergence_stops_the_run_with_a_warning():
                        data, 5)
     assert not np.isfinite(result.history[-1]["batch_cost"])
     assert len(result.history) < 5
+
+
+def test_random_batches_draw_distinct_uniform_subsets():
+    """randsample(n, k) per step: k distinct indices; every k-subset equally likely."""
+    idx = np.asarray(jax.jit(train.random_batches(16, 1000, 200))(jax.random.PRNGKey(0), None))
+    assert idx.shape == (200, 16) and idx.min() >= 0 and idx.max() < 1000
+    assert all(len(set(row)) == 16 for row in idx)
+    pairs = np.sort(np.asarray(train.random_batches(2, 4, 12000)(jax.random.PRNGKey(1), None)), 1)
+    _, counts = np.unique(pairs, axis=0, return_counts=True)
+    assert len(counts) == 6 and counts.min() > 1800 and counts.max() < 2200  # 2000 +- 4.5 sd
+    with_repeats = train.random_batches(16, 20, 100, replace=True)(jax.random.PRNGKey(2), None)
+    assert any(len(set(row)) < 16 for row in np.asarray(with_repeats))
+    with pytest.raises(ValueError):
+        train.random_batches(5, 4, 1)
