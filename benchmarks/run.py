@@ -25,6 +25,10 @@ parser.add_argument("--repeats", type=int, default=5)
 parser.add_argument("--threads", type=int, default=0, help="0: each library's default")
 parser.add_argument("--only", default="", help="comma-separated workloads")
 parser.add_argument("--check_steps", type=int, default=20)
+parser.add_argument("--precision", default="highest",
+                    help="jax_default_matmul_precision: 'highest' keeps float32 matmuls and convs "
+                         "float32 on GPUs too (their default, TF32, fails the CNN's same-function "
+                         "check); 'default' times the TF32 path")
 parser.add_argument("--out", default="")
 args = parser.parse_args()
 if args.threads:
@@ -39,6 +43,9 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+
+if args.precision != "default":
+    jax.config.update("jax_default_matmul_precision", args.precision)
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
@@ -292,12 +299,14 @@ def main():
     X, Y, source = data()
     ceiling = matmul_ceiling()
     print(f"data: {source}; jax {jax.__version__} on {jax.default_backend()}; threads: "
-          f"{args.threads or 'default'}; float32 matmul ceiling {ceiling:.0f} GFLOP/s")
+          f"{args.threads or 'default'}; matmul precision {args.precision}; float32 matmul "
+          f"ceiling {ceiling:.0f} GFLOP/s")
     if torch is None:
         print("PyTorch not installed: its column is skipped (pip install torch==2.13.0)")
     only = [w for w in args.only.split(",") if w] or list(WORKLOADS)
     report = {"data": source, "jax_version": jax.__version__, "backend": jax.default_backend(),
-              "threads": args.threads or "default", "ceiling_gflops": ceiling,
+              "threads": args.threads or "default", "matmul_precision": args.precision,
+              "ceiling_gflops": ceiling,
               "torch_version": getattr(torch, "__version__", None), "workloads": {}}
     for name in only:
         title, build = WORKLOADS[name]
