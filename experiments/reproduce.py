@@ -89,7 +89,7 @@ STUDIES = [
           "an improved CIFAR-10 CNN (all data, augmentation)"),
     Study("lambda_search_a2", "experiments.lambda_search",
           ["--model=a2", "--n_coarse=8", "--n_fine=4", "--cycles=1", "--final_cycles=1",
-           "--final_seeds=0,1", "--n_s=450"], ["--model=a2"], ["search.png"],
+           "--final_seeds=0,1"], ["--model=a2"], ["search.png"],
           "DD2424 A2 coarse-to-fine lambda search and final net (specs 4.3)"),
     Study("lambda_search_a3", "experiments.lambda_search",
           ["--model=a3", "--n_coarse=8", "--n_fine=4", "--cycles=1", "--final_cycles=1",
