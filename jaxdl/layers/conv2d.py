@@ -42,11 +42,13 @@ def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int):
     # rows/cols of the padded input that no output window reaches when stride does not divide
     r_h = (H + 2 * pad - k_h) % stride
     r_w = (W + 2 * pad - k_w) % stride
-    F_flip = jnp.flip(F_hwio, (0, 1))
+    # in/out swapped by an explicit transpose, not by "HWOI" dimension numbers: XLA CPU gives only
+    # the canonical b01f_01io->b01f form to Eigen and lowers 01oi to a naive loop (3x slower step)
+    F_flip_t = jnp.swapaxes(jnp.flip(F_hwio, (0, 1)), 2, 3)
     dx = lax.conv_general_dilated(
-        g_nhwc, F_flip, (1, 1),
+        g_nhwc, F_flip_t, (1, 1),
         [(k_h - 1 - pad, k_h - 1 - pad + r_h), (k_w - 1 - pad, k_w - 1 - pad + r_w)],
-        lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWOI", "NHWC"))
+        lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWIO", "NHWC"))
     # dF: one matmul of the k*k shifted (strided) views of x_pad with G. On CPU this is ~2x faster
     # than XLA's weight-gradient convolution (which jax.grad uses) and gives the same numbers.
     n, H_out, W_out, c_out = g_nhwc.shape

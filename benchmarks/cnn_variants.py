@@ -1,0 +1,129 @@
+"""Where the MNIST starter CNN training step's time goes on the CPU: variants of the hand-written
+backward (conv dx, conv dF, maxpool), each a jitted lax.scan of --steps training steps, timed
+interleaved (A B A B ...) in one process.
+
+    python benchmarks/cnn_variants.py [--steps 200] [--repeats 5] [--only base,dFconv] [--hlo_dir DIR]
+
+Same model, optimiser, data and minibatch sequence as benchmarks/run.py's `cnn` workload (MNIST when
+JAXDL_DATA_DIR has it, else random images). Every variant's per-step costs are checked against
+"base" (rtol 1e-4) before timing. --hlo_dir writes each variant's optimized HLO. Findings:
+benchmarks/NOTES.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--steps", type=int, default=200)
+parser.add_argument("--repeats", type=int, default=5)
+parser.add_argument("--only", default="", help="comma-separated variants (default: all)")
+parser.add_argument("--hlo_dir", default="")
+args = parser.parse_args()
+
+sys.argv = sys.argv[:1]  # run.py parses its own flags at import
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax import lax  # noqa: E402
+
+import run  # noqa: E402
+from jaxdl import convnets, optimizers, train  # noqa: E402
+from jaxdl import model as model_lib  # noqa: E402
+from jaxdl.layers import losses  # noqa: E402
+
+conv_mod = sys.modules["jaxdl.layers.conv2d"]  # (jaxdl.layers.conv2d is also the layer function)
+BASE_CONV_BACKWARD = conv_mod.conv_backward
+
+
+def dx_oi(x, F, g, pad, stride):
+    """dx as before 2026-11-22: the flipped filter read as HWOI (dimension numbers swap in/out),
+    which XLA CPU lowers to a naive loop rather than Eigen."""
+    k_h, k_w = F.shape[:2]
+    H, W = x.shape[1:3]
+    r_h = (H + 2 * pad - k_h) % stride
+    r_w = (W + 2 * pad - k_w) % stride
+    return lax.conv_general_dilated(
+        g, jnp.flip(F, (0, 1)), (1, 1),
+        [(k_h - 1 - pad, k_h - 1 - pad + r_h), (k_w - 1 - pad, k_w - 1 - pad + r_w)],
+        lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWOI", "NHWC"))
+
+
+def dF_conv(x, F, g, pad, stride):
+    """dF as one convolution: x with batch as the feature dim, g as the filter (what jax.grad
+    emits, XLA's weight-gradient form)."""
+    k_h, k_w = F.shape[:2]
+    dF = lax.conv_general_dilated(
+        jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(g, (1, 2, 0, 3)), (1, 1),
+        [(pad, pad), (pad, pad)], rhs_dilation=(stride, stride),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))  # (c_in, k_h', k_w', c_out)
+    return jnp.transpose(dF[:, :k_h, :k_w, :], (1, 2, 0, 3))
+
+
+def conv_dx_oi(x, F, g, pad, stride):
+    _, dF = BASE_CONV_BACKWARD(x, F, g, pad, stride)
+    return dx_oi(x, F, g, pad, stride), dF
+
+
+def conv_dFconv(x, F, g, pad, stride):
+    dx, _ = BASE_CONV_BACKWARD(x, F, g, pad, stride)
+    return dx, dF_conv(x, F, g, pad, stride)
+
+
+VARIANTS = {"base": BASE_CONV_BACKWARD, "dx_oi": conv_dx_oi, "dFconv": conv_dFconv}
+
+
+def build(name, Xm, Ym, params):
+    conv_mod.conv_backward = VARIANTS[name]  # the conv2d layer looks it up at trace time
+    try:
+        model = model_lib.sequential(convnets.starter("mnist"))
+        trainer = train.make_trainer(
+            model, losses.softmax_cross_entropy,
+            lambda hp: optimizers.fman45_momentum(hp["lr"], hp["momentum"], hp["weight_decay"]),
+            train.shuffled_batches(16, len(Xm)), eval_splits=())
+        hp = train.as_hparams(lam=0.0, lr=0.1, momentum=0.9, weight_decay=0.005)
+        jx = run.JaxRun(trainer, hp, params, Xm, Ym)
+        jx.compile(IDX)
+    finally:
+        conv_mod.conv_backward = BASE_CONV_BACKWARD
+    return jx
+
+
+def main():
+    global IDX
+    Xm, Ym, source = run.mnist_data()
+    IDX = run.batch_indices(len(Xm), args.steps, 16)
+    params, _ = model_lib.sequential(convnets.starter("mnist")).init(jax.random.PRNGKey(0),
+                                                                      Xm.shape[1:])
+    names = [v for v in args.only.split(",") if v] or list(VARIANTS)
+    names = ["base"] + [v for v in names if v != "base"]
+    runs = {name: build(name, Xm, Ym, params) for name in names}
+    if args.hlo_dir:
+        os.makedirs(args.hlo_dir, exist_ok=True)
+        for name, jx in runs.items():
+            with open(os.path.join(args.hlo_dir, f"{name}.hlo"), "w") as f:
+                f.write(jx.compiled[IDX.shape].as_text())
+    ref = runs["base"](IDX)
+    for name in names[1:]:
+        np.testing.assert_allclose(runs[name](IDX), ref, rtol=1e-4, err_msg=name)
+    times = {name: [] for name in names}
+    for _ in range(args.repeats):
+        for name in names:
+            t0 = time.perf_counter()
+            runs[name](IDX)
+            times[name].append(time.perf_counter() - t0)
+    print(f"data: {source}; {args.steps} steps, batch 16; median (min) ms per step of "
+          f"{args.repeats}; load {os.getloadavg()[0]:.2f}")
+    for name, t in times.items():
+        print(f"  {name:<14} {1e3 * statistics.median(t) / args.steps:7.2f} "
+              f"({1e3 * min(t) / args.steps:.2f})")
+
+
+if __name__ == "__main__":
+    main()
