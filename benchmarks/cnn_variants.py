@@ -2,7 +2,7 @@
 backward (conv dx, conv dF, maxpool), each a jitted lax.scan of --steps training steps, timed
 interleaved (A B A B ...) in one process.
 
-    python benchmarks/cnn_variants.py [--steps 200] [--repeats 5] [--only base,dFconv] [--hlo_dir DIR]
+    python benchmarks/cnn_variants.py [--steps 200] [--repeats 5] [--only base,dF_im2col] [--hlo_dir DIR]
 
 Same model, optimiser, data and minibatch sequence as benchmarks/run.py's `cnn` workload (MNIST when
 JAXDL_DATA_DIR has it, else random images). Every variant's per-step costs are checked against
@@ -55,15 +55,16 @@ def dx_oi(x, F, g, pad, stride):
         lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWOI", "NHWC"))
 
 
-def dF_conv(x, F, g, pad, stride):
-    """dF as one convolution: x with batch as the feature dim, g as the filter (what jax.grad
-    emits, XLA's weight-gradient form)."""
+def dF_im2col(x, F, g, pad, stride):
+    """dF as before 2026-11-22: one matmul of the k*k shifted (strided) views of x_pad, stacked
+    im2col-style, with G."""
     k_h, k_w = F.shape[:2]
-    dF = lax.conv_general_dilated(
-        jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(g, (1, 2, 0, 3)), (1, 1),
-        [(pad, pad), (pad, pad)], rhs_dilation=(stride, stride),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))  # (c_in, k_h', k_w', c_out)
-    return jnp.transpose(dF[:, :k_h, :k_w, :], (1, 2, 0, 3))
+    n, H_out, W_out, c_out = g.shape
+    x_pad = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    views = [x_pad[:, a:a + stride * (H_out - 1) + 1:stride, c:c + stride * (W_out - 1) + 1:stride, :]
+             for a in range(k_h) for c in range(k_w)]
+    cols = jnp.stack(views, axis=3).reshape(n * H_out * W_out, -1)
+    return (cols.T @ g.reshape(-1, c_out)).reshape(F.shape)
 
 
 def conv_dx_oi(x, F, g, pad, stride):
@@ -71,12 +72,12 @@ def conv_dx_oi(x, F, g, pad, stride):
     return dx_oi(x, F, g, pad, stride), dF
 
 
-def conv_dFconv(x, F, g, pad, stride):
+def conv_dF_im2col(x, F, g, pad, stride):
     dx, _ = BASE_CONV_BACKWARD(x, F, g, pad, stride)
-    return dx, dF_conv(x, F, g, pad, stride)
+    return dx, dF_im2col(x, F, g, pad, stride)
 
 
-VARIANTS = {"base": BASE_CONV_BACKWARD, "dx_oi": conv_dx_oi, "dFconv": conv_dFconv}
+VARIANTS = {"base": BASE_CONV_BACKWARD, "dx_oi": conv_dx_oi, "dF_im2col": conv_dF_im2col}
 
 
 def build(name, Xm, Ym, params):
