@@ -77,7 +77,12 @@ def conv_dF_im2col(x, F, g, pad, stride):
     return dx, dF_im2col(x, F, g, pad, stride)
 
 
-VARIANTS = {"base": BASE_CONV_BACKWARD, "dx_oi": conv_dx_oi, "dF_im2col": conv_dF_im2col}
+def conv_before(x, F, g, pad, stride):  # both, i.e. conv2d.py before 2026-11-22
+    return dx_oi(x, F, g, pad, stride), dF_im2col(x, F, g, pad, stride)
+
+
+VARIANTS = {"base": BASE_CONV_BACKWARD, "dx_oi": conv_dx_oi, "dF_im2col": conv_dF_im2col,
+            "before": conv_before}
 
 
 def build(name, Xm, Ym, params):
