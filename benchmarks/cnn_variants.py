@@ -2,7 +2,8 @@
 backward (conv dx, conv dF, maxpool), each a jitted lax.scan of --steps training steps, timed
 interleaved (A B A B ...) in one process.
 
-    python benchmarks/cnn_variants.py [--steps 200] [--repeats 5] [--only base,dF_im2col] [--hlo_dir DIR]
+    python benchmarks/cnn_variants.py [--steps 200] [--repeats 5] [--only base,dF_im2col]
+        [--hlo_dir DIR]
 
 Same model, optimiser, data and minibatch sequence as benchmarks/run.py's `cnn` workload (MNIST when
 JAXDL_DATA_DIR has it, else random images). Every variant's per-step costs are checked against
@@ -61,7 +62,8 @@ def dF_im2col(x, F, g, pad, stride):
     k_h, k_w = F.shape[:2]
     n, H_out, W_out, c_out = g.shape
     x_pad = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    views = [x_pad[:, a:a + stride * (H_out - 1) + 1:stride, c:c + stride * (W_out - 1) + 1:stride, :]
+    h_end, w_end = stride * (H_out - 1) + 1, stride * (W_out - 1) + 1
+    views = [x_pad[:, a:a + h_end:stride, c:c + w_end:stride, :]
              for a in range(k_h) for c in range(k_w)]
     cols = jnp.stack(views, axis=3).reshape(n * H_out * W_out, -1)
     return (cols.T @ g.reshape(-1, c_out)).reshape(F.shape)
