@@ -20,7 +20,7 @@ Backward (specs §6.4): with G = dJ/dS (n_out x nf per example),
 Forms (`conv1d(..., form=...)`), all with hand-written backward passes, all equal (tests):
   "matrix"      forward MF vec(X); backward MX built every step, as the sheet's eqs 38/44;
   "patches"     forward M^input_{x,k} V_F^T, backward eq 46 (the sheet's efficiency trick b);
-  "lax"         forward lax.conv_general_dilated, backward eq 46;
+  "lax"         forward lax.conv_general_dilated, backward eq 46 (dF as one convolution);
   "precomputed" the input is M^input_{x,k} itself, precomputed once per name (trick a);
   "gather"      the input is the name's character indices (d = empty column): with one-hot input
                 S[j, f] = sum_t F[c_{j+t}, t, f] is a lookup of filter columns, and the backward
@@ -164,11 +164,19 @@ def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
             G_rep = jnp.broadcast_to(G_nxjxf[:, :, None, :], (*idx.shape, nf))
             dF_pad = jnp.zeros((dd + 1, k, nf), G_nxjxf.dtype).at[idx, t_grid].add(G_rep)
             return None, {"F": dF_pad[:dd]}  # no gradient for integer input
+        dP = G_nxjxf @ filter_matrix(F)
+        dx = dP if form == "precomputed" else fold_patches(dP, k, dd)
+        if form == "lax":
+            # eq 46's sum as one convolution in XLA CPU's canonical form (Eigen, no transposes
+            # back): channels c as the batch, examples n as the contracted features, G as the
+            # kernel. dF[c, t, f] = sum_{n, j} x[n, j + t, c] G[n, j, f].
+            dF = jax.lax.conv_general_dilated(
+                x.transpose(2, 1, 0), G_nxjxf.transpose(1, 0, 2), (1,), "VALID",
+                dimension_numbers=("NWC", "WIO", "NWC"))
+            return dx, {"F": dF}
         P = x if form == "precomputed" else input_patches(x, k)
         # eq 46 summed over the batch: V = sum_i M^input_{x_i,k}^T G_i, i.e. dV_F = G^T P
         dV = jnp.einsum("njf,njq->fq", G_nxjxf, P)
-        dP = G_nxjxf @ filter_matrix(F)
-        dx = dP if form == "precomputed" else fold_patches(dP, k, dd)
         return dx, {"F": filters_from_matrix(dV, dd)}
 
     return Layer(init, forward, backward)
