@@ -159,10 +159,11 @@ def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
             dx = (g @ make_mf_matrix(F, x.shape[1])).reshape(x.shape)
             return dx, {"F": dF}
         if form == "gather":
-            idx = window_indices(x, k)
-            t_grid = jnp.broadcast_to(jnp.arange(k)[None, None, :], idx.shape)
-            G_rep = jnp.broadcast_to(G_nxjxf[:, :, None, :], (*idx.shape, nf))
-            dF_pad = jnp.zeros((dd + 1, k, nf), G_nxjxf.dtype).at[idx, t_grid].add(G_rep)
+            # the scatter-add as a segment sum over the rows of F_pad viewed as ((d + 1) k, nf):
+            # one 1-D index per (window, t) (a few % faster on the CPU than a 2-D index)
+            seg = (window_indices(x, k) * k + jnp.arange(k)[None, None, :]).reshape(-1)
+            G_rep = jnp.broadcast_to(G_nxjxf[:, :, None, :], (n, n_out, k, nf)).reshape(-1, nf)
+            dF_pad = jax.ops.segment_sum(G_rep, seg, (dd + 1) * k).reshape(dd + 1, k, nf)
             return None, {"F": dF_pad[:dd]}  # no gradient for integer input
         dP = G_nxjxf @ filter_matrix(F)
         dx = dP if form == "precomputed" else fold_patches(dP, k, dd)
