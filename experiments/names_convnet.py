@@ -51,7 +51,8 @@ flags.DEFINE_string("balance", "none,undersample",
                     f"Comma-separated imbalance compensation of each run, from {BALANCE}.")
 flags.DEFINE_enum("conv1", "gather", list(names_convnet.LAYER1_FORMS),
                   "conv1d form of layer 1 (all give the same numbers; gather is the fastest).")
-flags.DEFINE_enum("conv2", "patches", list(names_convnet.LAYER2_FORMS), "conv1d form of layer 2.")
+flags.DEFINE_enum("conv2", "lax", list(names_convnet.LAYER2_FORMS),
+                  "conv1d form of layer 2 (lax: the fastest on the CPU, benchmarks/NOTES.md).")
 
 FLAGS = flags.FLAGS
 
