@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--steps", type=int, default=200)
@@ -31,7 +29,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
 import run  # noqa: E402
@@ -112,26 +109,7 @@ def main():
     names = [v for v in args.only.split(",") if v] or list(VARIANTS)
     names = ["base"] + [v for v in names if v != "base"]
     runs = {name: build(name, Xm, Ym, params) for name in names}
-    if args.hlo_dir:
-        os.makedirs(args.hlo_dir, exist_ok=True)
-        for name, jx in runs.items():
-            with open(os.path.join(args.hlo_dir, f"{name}.hlo"), "w") as f:
-                f.write(jx.compiled[IDX.shape].as_text())
-    ref = runs["base"](IDX)
-    for name in names[1:]:
-        np.testing.assert_allclose(runs[name](IDX), ref, rtol=1e-4, err_msg=name)
-    times = {name: [] for name in names}
-    for _ in range(args.repeats):
-        for name in names:
-            t0 = time.perf_counter()
-            runs[name](IDX)
-            times[name].append(time.perf_counter() - t0)
-    print(f"data: {source}; {args.steps} steps, batch 16; median (min) ms per step of "
-          f"{args.repeats}; load {os.getloadavg()[0]:.2f}")
-    for name, t in times.items():
-        print(f"  {name:<14} {1e3 * statistics.median(t) / args.steps:7.2f} "
-              f"({1e3 * min(t) / args.steps:.2f})")
-
+    run.time_variants(runs, IDX, args.repeats, args.hlo_dir, f"data: {source}; batch 16")
 
 if __name__ == "__main__":
     main()

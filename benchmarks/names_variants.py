@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
 import sys
-import time
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--steps", type=int, default=985)
@@ -176,26 +174,7 @@ def main():
     names = [v for v in args.only.split(",") if v] or VARIANTS
     names = ["base"] + [v for v in names if v != "base"]
     runs = {name: build(name, ind, Yn, cfg, params) for name in names}
-    if args.hlo_dir:
-        os.makedirs(args.hlo_dir, exist_ok=True)
-        for name, jx in runs.items():
-            with open(os.path.join(args.hlo_dir, f"{name}.hlo"), "w") as f:
-                f.write(jx.compiled[IDX.shape].as_text())
-    ref = runs["base"](IDX)
-    for name in names[1:]:
-        np.testing.assert_allclose(runs[name](IDX), ref, rtol=1e-4, err_msg=name)
-    times = {name: [] for name in names}
-    for _ in range(args.repeats):
-        for name in names:
-            t0 = time.perf_counter()
-            runs[name](IDX)
-            times[name].append(time.perf_counter() - t0)
-    print(f"{args.steps} steps, batch 100; median (min) ms per step of {args.repeats}; "
-          f"load {os.getloadavg()[0]:.2f}")
-    for name, t in times.items():
-        print(f"  {name:<20} {1e3 * statistics.median(t) / args.steps:7.3f} "
-              f"({1e3 * min(t) / args.steps:.3f})")
-
+    run.time_variants(runs, IDX, args.repeats, args.hlo_dir, "batch 100")
 
 if __name__ == "__main__":
     main()
