@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxdl import model as model_lib
+from jaxdl.layers.conv2d import max_shares, pool_windows, unpool
 from jaxdl.layers.core import Layer
 from jaxdl.layers.losses import Loss
 
@@ -39,10 +40,6 @@ def _is_relu(layer: Layer) -> bool:
 
 def _is_maxpool(layer: Layer) -> bool:
     return layer.forward.__qualname__.startswith("maxpool.")
-
-
-def _is_kinked(layer: Layer) -> bool:
-    return _is_relu(layer) or _is_maxpool(layer)
 
 
 def _fixed_mask(mask) -> Layer:
@@ -68,31 +65,19 @@ def _fixed_selection(share) -> Layer:
         H, W, C = in_shape
         return {}, {}, (H // size, W // size, C)
 
-    def windows(x):
-        n, H, W, C = x.shape
-        Ho, Wo = H // size, W // size
-        return x[:, :Ho * size, :Wo * size, :].reshape(n, Ho, size, Wo, size, C)
-
     def forward(params, state, x, *, train=False, key=None):
-        return jnp.sum(windows(x) * share.astype(x.dtype), axis=(2, 4)), x.shape, state
+        return jnp.sum(pool_windows(x, size) * share.astype(x.dtype), axis=(2, 4)), x.shape, state
 
     def backward(params, shape, dy):
-        n, Ho, _, Wo, _, C = share.shape
-        dx = (share * dy[:, :, None, :, None, :]).reshape(n, Ho * size, Wo * size, C)
-        return jnp.pad(dx, ((0, 0), (0, shape[1] - Ho * size), (0, shape[2] - Wo * size),
-                            (0, 0))), {}
+        return unpool(share * dy[:, :, None, :, None, :], shape), {}
 
     return Layer(init, forward, backward)
 
 
 def _pool_pattern(x, y):
-    """The window-maximum pattern of a max pool with input x and output y (n x Ho x Wo x C):
-    1 at the maximum, 1/m on each of m tied maxima, 0 elsewhere (n x Ho x k x Wo x k x C)."""
-    n, Ho, Wo, C = y.shape
-    size = x.shape[1] // Ho  # the window (exact when it divides H; smooth_piece_gradient checks)
-    xw = x[:, :Ho * size, :Wo * size, :].reshape(n, Ho, size, Wo, size, C)
-    is_max = (xw == y[:, :, None, :, None, :]).astype(x.dtype)
-    return is_max / jnp.sum(is_max, axis=(2, 4), keepdims=True)
+    """The window-maximum shares (max_shares) of a max pool with input x and output y; the window
+    is H // Ho (exact when it divides H; smooth_piece_gradient checks)."""
+    return max_shares(pool_windows(x, x.shape[1] // y.shape[1]), y)
 
 
 def kink_patterns(model: model_lib.Model, params, state, X, *, train: bool = True, key=None):
@@ -109,12 +94,6 @@ def kink_patterns(model: model_lib.Model, params, state, X, *, train: bool = Tru
             patterns.append(_pool_pattern(x, y))
         x = y
     return patterns
-
-
-def relu_masks(model: model_lib.Model, params, state, X, *, train: bool = True, key=None):
-    """The ReLU patterns (bool arrays) at params, one per ReLU layer, in order."""
-    _, caches, _ = model.forward(params, state, X, train=train, key=key)
-    return [c for layer, c in zip(model.layers, caches) if _is_relu(layer)]
 
 
 def frozen(model: model_lib.Model, patterns) -> model_lib.Model:

@@ -97,6 +97,29 @@ def conv2d(n_filters: int, kernel: int, *, pad: int = 0, stride: int = 1,
     return Layer(init, forward, backward)
 
 
+def pool_windows(x_nhwc, size: int):
+    """The size x size windows of x, n x Ho x size x Wo x size x C (trailing rows/cols that do not
+    fill a window dropped)."""
+    n, H, W, C = x_nhwc.shape
+    Ho, Wo = H // size, W // size
+    return x_nhwc[:, :Ho * size, :Wo * size, :].reshape(n, Ho, size, Wo, size, C)
+
+
+def max_shares(xw, y):
+    """Per window (pool_windows) with maxima y: 1 at the maximum, 1/m on each of m tied maxima,
+    0 elsewhere (jax.grad's rule for max)."""
+    is_max = (xw == y[:, :, None, :, None, :]).astype(xw.dtype)
+    return is_max / jnp.sum(is_max, axis=(2, 4), keepdims=True)
+
+
+def unpool(dxw, shape):
+    """Window-shaped values (n x Ho x k x Wo x k x C) back to an input of `shape`, zero on the
+    rows/cols that pool_windows dropped."""
+    n, Ho, k, Wo, _, C = dxw.shape
+    dx = dxw.reshape(n, Ho * k, Wo * k, C)
+    return jnp.pad(dx, ((0, 0), (0, shape[1] - Ho * k), (0, shape[2] - Wo * k), (0, 0)))
+
+
 def maxpool(size: int = 2) -> Layer:
     """size x size max pooling with stride size (floor: trailing rows/cols that do not fill a
     window are dropped, as flax's VALID max_pool does).
@@ -111,25 +134,14 @@ def maxpool(size: int = 2) -> Layer:
             raise ValueError(f"maxpool {size}x{size} does not fit input {in_shape}")
         return {}, {}, (H // size, W // size, C)
 
-    def windows(x_nhwc):
-        n, H, W, C = x_nhwc.shape
-        Ho, Wo = H // size, W // size
-        return x_nhwc[:, :Ho * size, :Wo * size, :].reshape(n, Ho, size, Wo, size, C)
-
     def forward(params, state, x_nhwc, *, train=False, key=None):
-        xw = windows(x_nhwc)
+        xw = pool_windows(x_nhwc, size)
         y = jnp.max(xw, axis=(2, 4))
         return y, (xw, y, x_nhwc.shape), state
 
     def backward(params, cache, g_nhwc):
         xw, y, shape = cache
-        is_max = (xw == y[:, :, None, :, None, :]).astype(g_nhwc.dtype)
-        share = is_max / jnp.sum(is_max, axis=(2, 4), keepdims=True)
-        dxw = share * g_nhwc[:, :, None, :, None, :]
-        n, Ho, _, Wo, _, C = xw.shape
-        dx = dxw.reshape(n, Ho * size, Wo * size, C)
-        dx = jnp.pad(dx, ((0, 0), (0, shape[1] - Ho * size), (0, shape[2] - Wo * size), (0, 0)))
-        return dx, {}
+        return unpool(max_shares(xw, y) * g_nhwc[:, :, None, :, None, :], shape), {}
 
     return Layer(init, forward, backward)
 
