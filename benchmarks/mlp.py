@@ -22,7 +22,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments import cyclic_mlp
-from jaxdl import models
+from jaxdl import models, train
 
 flags.DEFINE_integer("repeats", 5, "Timed epochs per implementation (interleaved).")
 flags.DEFINE_integer("n", 45000, "Training samples.")
@@ -121,7 +121,7 @@ def main(argv):
                for k, v in to_numpy_params(ts1.params).items())
     print(f"max |numpy - jax| over the parameters after one update: {diff:.2e}")
 
-    epoch = jax.jit(trainer.epoch, donate_argnums=0)
+    epoch = jax.jit(trainer.epoch, donate_argnums=0, compiler_options=train.compiler_options())
     t0 = time.perf_counter()
     epoch = epoch.lower(ts, hp, data).compile()
     compile_s = time.perf_counter() - t0

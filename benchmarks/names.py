@@ -56,7 +56,8 @@ def time_variant(form1: str, form2: str, data_set, grad: str) -> dict:
     hp = train.as_hparams(lam=0.0, eta=0.001)
     ts = trainer.init(hp, jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
     t0 = time.perf_counter()
-    segment = jax.jit(trainer.segment).lower(ts, hp, data).compile()
+    segment = jax.jit(trainer.segment, compiler_options=train.compiler_options()).lower(
+        ts, hp, data).compile()
     compile_s = time.perf_counter() - t0
     times = []
     for _ in range(FLAGS.repeats):

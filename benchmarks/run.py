@@ -119,8 +119,8 @@ class JaxRun:
         t0 = time.perf_counter()
         key = idx.shape
         if key not in self.compiled:
-            self.compiled[key] = self.fn.lower(self.ts, self.hp, self.X, self.Y,
-                                               jnp.asarray(idx)).compile()
+            self.compiled[key] = self.fn.lower(self.ts, self.hp, self.X, self.Y, jnp.asarray(idx)
+                                               ).compile(train.compiler_options())
         return time.perf_counter() - t0
 
     def __call__(self, idx):

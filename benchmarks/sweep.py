@@ -62,7 +62,7 @@ def main():
         r = sweep.run(trainer, hp, keys, data, 1, mesh=mesh)
         return r.history["val_accuracy"][:, -1]
 
-    one = jax.jit(trainer.run, static_argnums=3)
+    one = jax.jit(trainer.run, static_argnums=3, compiler_options=train.compiler_options())
 
     def sequential():
         out = []

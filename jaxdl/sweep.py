@@ -26,7 +26,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jaxdl.train import Trainer, TrainState
+from jaxdl.train import Trainer, TrainState, compiler_options
 
 AXIS = "members"
 
@@ -94,7 +94,8 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
     if cache_key not in trainer.compiled:
         vmapped = jax.vmap(lambda h, k, d: trainer.run(h, k, d, n_segments),
                            in_axes=(0, key_axis, None))
-        trainer.compiled[cache_key] = jax.jit(vmapped, out_shardings=member)
+        trainer.compiled[cache_key] = jax.jit(vmapped, out_shardings=member,
+                                              compiler_options=compiler_options())
     state, history = trainer.compiled[cache_key](hp_p, keys_p, data)
     state = jax.tree.map(lambda x: x[:m], state)
     history = {k: _to_host(v)[:m] for k, v in history.items()}

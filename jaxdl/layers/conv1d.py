@@ -92,10 +92,14 @@ def fold_patches(dP_nxjxkd: jax.Array, k: int, d: int) -> jax.Array:
     return sum(jnp.pad(dP[:, :, t], ((0, 0), (t, k - 1 - t), (0, 0))) for t in range(k))
 
 
+def tap_indices(c_nxl: jax.Array, k: int, t: int) -> jax.Array:
+    """(n, n_len) character indices -> (n, n_out): the character under tap t of each window."""
+    return c_nxl[:, t:t + c_nxl.shape[1] - k + 1]
+
+
 def window_indices(c_nxl: jax.Array, k: int) -> jax.Array:
     """(n, n_len) character indices -> (n, n_out, k): the characters under each window."""
-    n_out = c_nxl.shape[1] - k + 1
-    return jnp.stack([c_nxl[:, t:t + n_out] for t in range(k)], axis=2)
+    return jnp.stack([tap_indices(c_nxl, k, t) for t in range(k)], axis=2)
 
 
 def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
@@ -142,15 +146,16 @@ def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
         elif form == "precomputed":
             S = x @ filter_matrix(F).T
         else:  # gather: F padded with a zero row for the empty columns past a name's end
+            # one lookup per tap, summed: XLA fuses the k gathers and adds into one loop (a
+            # single (n, n_out, k, nf) gather reduced over k took 1.4x as long on the CPU)
             F_pad = jnp.concatenate([F, jnp.zeros((1, k, nf), F.dtype)])
-            idx = window_indices(x, k)
-            S = jnp.sum(F_pad[idx, jnp.arange(k)[None, None, :]], axis=2)
+            S = sum(F_pad[tap_indices(x, k, t), t] for t in range(k))
         return S, x, state
 
     def backward(params, x, G_nxjxf):
         F = params["F"]
         dd = F.shape[0]
-        n, n_out, _ = G_nxjxf.shape
+        n = G_nxjxf.shape[0]
         if form == "matrix":
             g = G_nxjxf.reshape(n, -1)
             MX = jax.vmap(lambda xv: make_mx_matrix(xv, dd, k, nf))(x.reshape(n, -1))
@@ -159,11 +164,12 @@ def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
             dx = (g @ make_mf_matrix(F, x.shape[1])).reshape(x.shape)
             return dx, {"F": dF}
         if form == "gather":
-            # the scatter-add as a segment sum over the rows of F_pad viewed as ((d + 1) k, nf):
-            # one 1-D index per (window, t) (a few % faster on the CPU than a 2-D index)
-            seg = (window_indices(x, k) * k + jnp.arange(k)[None, None, :]).reshape(-1)
-            G_rep = jnp.broadcast_to(G_nxjxf[:, :, None, :], (n, n_out, k, nf)).reshape(-1, nf)
-            dF_pad = jax.ops.segment_sum(G_rep, seg, (dd + 1) * k).reshape(dd + 1, k, nf)
+            # the scatter-add as one segment sum per tap t over the rows of F_pad[:, t]: G is
+            # scattered as it is, without the (n, n_out, k, nf) copy that one segment sum over
+            # all taps needs (benchmarks/NOTES.md)
+            G_rows = G_nxjxf.reshape(-1, nf)
+            dF_pad = jnp.stack([jax.ops.segment_sum(G_rows, tap_indices(x, k, t).reshape(-1),
+                                                    dd + 1) for t in range(k)], axis=1)
             return None, {"F": dF_pad[:dd]}  # no gradient for integer input
         dP = G_nxjxf @ filter_matrix(F)
         dx = dP if form == "precomputed" else fold_patches(dP, k, dd)
