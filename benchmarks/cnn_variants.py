@@ -13,19 +13,13 @@ benchmarks/NOTES.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--steps", type=int, default=200)
-parser.add_argument("--repeats", type=int, default=5)
-parser.add_argument("--only", default="", help="comma-separated variants (default: all)")
-parser.add_argument("--hlo_dir", default="")
-args = parser.parse_args()
-
-sys.argv = sys.argv[:1]  # run.py parses its own flags at import
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from variant_cli import parse_args  # noqa: E402
+
+args = parse_args(__doc__, steps=200)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
