@@ -5,8 +5,8 @@ profiler, with XLA CPU's per-thunk trace events on, summed per fused op (from th
 
 Times are the thunks' own spans, summed over the loop's steps and over the executor's threads;
 ops handed to the Eigen pool asynchronously (plain `dot`s) show only their launch, so compare the
-sum with the loop's wall time. Names match `compile().as_text()` (run.py's --hlo_dir of the
-variant scripts). Findings: benchmarks/NOTES.md.
+sum with the loop's time. Names are those of the optimized HLO (`compile().as_text()`; the
+variant scripts' --hlo_dir writes it). Findings: benchmarks/NOTES.md.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ def main():
     loop = impls["jaxdl"]
     loop(idx)  # compile and warm up
     with tempfile.TemporaryDirectory() as trace_dir:
-        t0 = time.perf_counter()
         with jax.profiler.trace(trace_dir):
+            t0 = time.perf_counter()
             np.asarray(loop(idx))
-        wall = time.perf_counter() - t0
+            wall = time.perf_counter() - t0
         (path,) = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
         profile = ProfileData.from_file(path)
     total, count = collections.Counter(), collections.Counter()
@@ -59,7 +59,7 @@ def main():
                 if event.name != "ThunkExecutor::Execute":
                     total[event.name] += event.duration_ns / 1e6
                     count[event.name] += 1
-    print(f"{title}\n{wall:.3f} s wall under the profiler; the thunks sum to "
+    print(f"{title}\n{wall:.3f} s for the loop under the profiler; the thunks sum to "
           f"{sum(total.values()):.0f} ms")
     for name, ms in total.most_common(args.top):
         print(f"  {ms:8.1f} ms  {count[name]:6d} calls  {name}")
