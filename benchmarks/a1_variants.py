@@ -25,6 +25,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import run  # noqa: E402
+from jaxdl import train  # noqa: E402
 
 B = jax.lax.optimization_barrier
 ETA, LAM, N = 0.001, 0.1, 100
@@ -123,7 +124,8 @@ def main():
 
         def loop(W, b, X, Y, idx, body=body):
             return jax.lax.scan(lambda c, r: body(c, X, Y, r), (W, b), idx)[1]
-        compiled[name] = jax.jit(loop).lower(W0, b0, X, Y, idx).compile()
+        compiled[name] = jax.jit(loop).lower(W0, b0, X, Y, idx).compile(
+            train.compiler_options())  # as jaxdl's own loops
         if args.hlo_dir:
             os.makedirs(args.hlo_dir, exist_ok=True)
             with open(os.path.join(args.hlo_dir, f"{name}.hlo"), "w") as f:
