@@ -9,12 +9,17 @@ they are timed interleaved (J N T J N T ...; these machines drift) and medians a
 seconds of the training loop (jaxdl's compile apart), achieved GFLOP/s from an analytic count of
 the matmul FLOPs, the fraction of a measured float32 matmul ceiling, and ratios. PyTorch is used
 when installed (`pip install torch==2.13.0`), else skipped with a note.
+
+JAX exposes one CPU device per core (--cpu_devices), and the vmapped sweep shards its members over
+them as `jaxdl.sweep.run` does (row `jaxdl`; `jaxdl_one_device` is the same sweep on one device).
+The other workloads run on one device.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -29,8 +34,13 @@ parser.add_argument("--precision", default="highest",
                     help="jax_default_matmul_precision: 'highest' keeps float32 matmuls and convs "
                          "float32 on GPUs too (their default, TF32, fails the CNN's same-function "
                          "check); 'default' times the TF32 path")
+parser.add_argument("--cpu_devices", type=int, default=0,
+                    help="CPU devices JAX exposes (0: one per core); the vmapped sweep shards its "
+                         "members over them as jaxdl.sweep.run does, the other workloads use one")
 parser.add_argument("--out", default="")
 args = parser.parse_args()
+if args.cpu_devices < 0:
+    parser.error("--cpu_devices must be >= 0")
 if args.threads:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
@@ -44,13 +54,16 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+jax.config.update("jax_num_cpu_devices", args.cpu_devices or os.cpu_count() or 1)
+
 if args.precision != "default":
     jax.config.update("jax_default_matmul_precision", args.precision)
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import references as ref  # noqa: E402
-from jaxdl import models, schedules, train  # noqa: E402
+from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
+from jaxdl import models, schedules, sweep, train  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
 
 try:
@@ -97,14 +110,16 @@ def matmul_ceiling(n=2048, reps=10):
 
 class JaxRun:
     """jaxdl's training loop for one workload: a jitted lax.scan of trainer.step over the index
-    sequence, compiled once (timed apart); `steps(idx)` returns per-step costs."""
+    sequence, compiled once (timed apart); `steps(idx)` returns per-step costs. With vmapped_hp
+    and a mesh, the members are sharded over the mesh's devices (jaxdl.sweep.run's layout)."""
 
-    def __init__(self, trainer, hp, params, X, Y, vmapped_hp=False):
+    def __init__(self, trainer, hp, params, X, Y, vmapped_hp=False, mesh=None):
         self.trainer, self.hp = trainer, hp
         ts = trainer.init(jax.tree.map(lambda v: v[0], hp) if vmapped_hp else hp,
                           jax.random.PRNGKey(0), X.shape[1:])
         self.ts = ts.replace(params=jax.tree.map(jnp.asarray, params))
         self.X, self.Y = jnp.asarray(X), jnp.asarray(Y)
+        self.replicated = None
 
         def run(ts, hp, X, Y, idx):
             def body(ts, rows):
@@ -112,21 +127,31 @@ class JaxRun:
             return jax.lax.scan(body, ts, idx)[1]
         if vmapped_hp:
             run = jax.vmap(run, in_axes=(None, 0, None, None, None))
-        self.fn = jax.jit(run)
+        if mesh is None:
+            self.fn = jax.jit(run)
+        else:
+            member = NamedSharding(mesh, PartitionSpec(sweep.AXIS))
+            self.replicated = NamedSharding(mesh, PartitionSpec())
+            self.hp = jax.device_put(hp, member)
+            self.ts, self.X, self.Y = jax.device_put((self.ts, self.X, self.Y), self.replicated)
+            self.fn = jax.jit(run, out_shardings=member)
         self.compiled = {}
+
+    def _idx(self, idx):
+        return jax.device_put(jnp.asarray(idx), self.replicated)
 
     def compile(self, idx):
         t0 = time.perf_counter()
         key = idx.shape
         if key not in self.compiled:
-            self.compiled[key] = self.fn.lower(self.ts, self.hp, self.X, self.Y, jnp.asarray(idx)
+            self.compiled[key] = self.fn.lower(self.ts, self.hp, self.X, self.Y, self._idx(idx)
                                                ).compile(train.compiler_options())
         return time.perf_counter() - t0
 
     def __call__(self, idx):
         self.compile(idx)
         return np.asarray(self.compiled[idx.shape](self.ts, self.hp, self.X, self.Y,
-                                                   jnp.asarray(idx)))
+                                                   self._idx(idx)))
 
 
 def a1_workload(X, Y):
@@ -188,6 +213,11 @@ def sweep_workload(X, Y):
           "n_s": jnp.full(8, n_s)}
     vm = JaxRun(trainer, hp, params, X, Y, vmapped_hp=True)
     one = JaxRun(trainer, jax.tree.map(lambda v: v[0], hp), params, X, Y)
+    n_dev = math.gcd(len(lams), len(jax.devices()))  # the members split evenly
+    if n_dev > 1:  # on a CPU, one device per core (--cpu_devices): the members split over cores
+        sharded = JaxRun(trainer, hp, params, X, Y, vmapped_hp=True,
+                         mesh=sweep.member_mesh(jax.devices()[:n_dev]))
+        vm, vm_1 = sharded, vm
 
     def sequential(idx):
         out = []
@@ -196,7 +226,8 @@ def sweep_workload(X, Y):
             out.append(one(idx))
         return np.stack(out)
 
-    impls = {"jaxdl": vm, "jaxdl_sequential": sequential,
+    impls = {"jaxdl": vm, **({"jaxdl_one_device": vm_1} if n_dev > 1 else {}),
+             "jaxdl_sequential": sequential,
              "numpy": lambda idx: np.stack([ref.np_mlp_bn(params_np, X, Y, idx, float(l), 1e-5,
                                                           1e-1, n_s) for l in lams])}
     if torch is not None:
@@ -326,13 +357,13 @@ def main():
     ceiling = matmul_ceiling()
     print(f"data: {source}; jax {jax.__version__} on {jax.default_backend()}; threads: "
           f"{args.threads or 'default'}; matmul precision {args.precision}; float32 matmul "
-          f"ceiling {ceiling:.0f} GFLOP/s")
+          f"ceiling {ceiling:.0f} GFLOP/s; {len(jax.devices())} {jax.default_backend()} device(s)")
     if torch is None:
         print("PyTorch not installed: its column is skipped (pip install torch==2.13.0)")
     only = [w for w in args.only.split(",") if w] or list(WORKLOADS)
     report = {"data": source, "jax_version": jax.__version__, "backend": jax.default_backend(),
               "threads": args.threads or "default", "matmul_precision": args.precision,
-              "ceiling_gflops": ceiling,
+              "ceiling_gflops": ceiling, "devices": len(jax.devices()),
               "torch_version": getattr(torch, "__version__", None), "workloads": {}}
     for name in only:
         title, build = WORKLOADS[name]

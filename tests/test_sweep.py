@@ -122,3 +122,23 @@ def test_one_seed_sweep_shares_the_minibatch_order_and_equals_runs_alone():
             {k: v[i] for k, v in hp.items()}, keys[i], data, 2)
         chex.assert_trees_all_close(sweep.member(result, i)[0].params, alone[0].params,
                                     rtol=1e-5, atol=1e-6)
+
+
+def test_lambda_search_splits_its_members_over_cpu_devices(fake_cifar_dir, tmp_path):
+    """--cpu_devices reaches JAX before its backend starts: the search runs on 2 CPU devices and
+    its table equals the one-device search's (the sharded numbers themselves are checked by
+    test_sharded_over_8_devices_equals_one_device)."""
+    from conftest import run_module
+    rows = {}
+    for n in (1, 2):
+        workdir = tmp_path / f"devices{n}"
+        proc = run_module(["experiments.lambda_search", "--model=a3", f"--workdir={workdir}",
+                           f"--data_dir={fake_cifar_dir}", "--n_val=30", "--n_batch=30",
+                           "--n_coarse=4", "--n_fine=0", "--final_cycles=0", "--cycles=1",
+                           f"--cpu_devices={n}"])
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert f"on {n} devices" in proc.stderr
+        result = json.loads((workdir / "results.json").read_text())
+        assert result["device_count"] == n
+        rows[n] = (workdir / "coarse.csv").read_text()
+    assert rows[1] == rows[2]
