@@ -80,6 +80,20 @@ def test_all_forms_agree_on_one_hot_input(x64):
             chex.assert_trees_all_close(dx, ref[2], rtol=1e-12, atol=1e-12)
 
 
+def test_gather_scatters_per_tap_and_all_at_once_agree(x64):
+    """The gather form's two backward scatters (per tap: the CPU's; all taps at once: a GPU's)
+    give the patches form's dF; the test machine runs only the first inside the layer."""
+    d, k, nf = 28, 5, 4
+    c = _names_batch(6, d)
+    F = {"F": jax.random.normal(jax.random.PRNGKey(1), (d, k, nf), jnp.float64)}
+    G = jax.random.normal(jax.random.PRNGKey(2), (6, 19 - k + 1, nf), jnp.float64)
+    patches = conv.conv1d(nf, k, "patches")
+    _, cache, _ = patches.forward(F, {}, _layer_input("patches", c, d, k))
+    ref = patches.backward(F, cache, G)[1]["F"]
+    for scatter in (conv.gather_grad_per_tap, conv.gather_grad_all_taps):
+        np.testing.assert_allclose(scatter(jnp.asarray(c), G, k, d), ref, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("form", ["matrix", "patches", "lax"])
 def test_dense_input_backward_matches_jax_grad_float64(x64, form):
     """Layer 2's situation: real-valued input, both dF and dX needed."""

@@ -102,6 +102,28 @@ def window_indices(c_nxl: jax.Array, k: int) -> jax.Array:
     return jnp.stack([tap_indices(c_nxl, k, t) for t in range(k)], axis=2)
 
 
+def gather_grad_per_tap(c_nxl: jax.Array, G_nxjxf: jax.Array, k: int, d: int) -> jax.Array:
+    """The "gather" form's dF (d, k, nf): G scattered into the filter columns it came from, as
+    one segment sum per tap t over the rows of F_pad[:, t]. G is scattered as it is, without the
+    (n, n_out, k, nf) copy that one segment sum over all taps needs: the faster form on the CPU
+    (names loop 0.32 -> 0.22 s, benchmarks/NOTES.md)."""
+    G_rows = G_nxjxf.reshape(-1, G_nxjxf.shape[-1])
+    dF_pad = jnp.stack([jax.ops.segment_sum(G_rows, tap_indices(c_nxl, k, t).reshape(-1), d + 1)
+                        for t in range(k)], axis=1)
+    return dF_pad[:d]
+
+
+def gather_grad_all_taps(c_nxl: jax.Array, G_nxjxf: jax.Array, k: int, d: int) -> jax.Array:
+    """The same dF as one segment sum over all taps (rows c k + t of F_pad viewed as ((d + 1) k,
+    nf)): one scatter instead of k, the faster form on a GPU, where this loop is launch-bound
+    (names loop 0.063 -> 0.040 ms a step on an H100)."""
+    nf = G_nxjxf.shape[-1]
+    idx = window_indices(c_nxl, k) * k + jnp.arange(k)[None, None, :]  # n, n_out, k
+    G_rep = jnp.broadcast_to(G_nxjxf[:, :, None, :], (*idx.shape, nf)).reshape(-1, nf)
+    dF_pad = jax.ops.segment_sum(G_rep, idx.reshape(-1), (d + 1) * k).reshape(d + 1, k, nf)
+    return dF_pad[:d]
+
+
 def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
            w_init: initializers.Initializer | None = None, fan_in: int | None = None) -> Layer:
     """A layer of nf filters of width k (parameter "F", shape d x k x nf, no bias).
@@ -164,13 +186,9 @@ def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
             dx = (g @ make_mf_matrix(F, x.shape[1])).reshape(x.shape)
             return dx, {"F": dF}
         if form == "gather":
-            # the scatter-add as one segment sum per tap t over the rows of F_pad[:, t]: G is
-            # scattered as it is, without the (n, n_out, k, nf) copy that one segment sum over
-            # all taps needs (benchmarks/NOTES.md)
-            G_rows = G_nxjxf.reshape(-1, nf)
-            dF_pad = jnp.stack([jax.ops.segment_sum(G_rows, tap_indices(x, k, t).reshape(-1),
-                                                    dd + 1) for t in range(k)], axis=1)
-            return None, {"F": dF_pad[:dd]}  # no gradient for integer input
+            scatter = (gather_grad_per_tap if jax.default_backend() == "cpu"
+                       else gather_grad_all_taps)
+            return None, {"F": scatter(x, G_nxjxf, k, dd)}  # no gradient for integer input
         dP = G_nxjxf @ filter_matrix(F)
         dx = dP if form == "precomputed" else fold_patches(dP, k, dd)
         if form == "lax":
