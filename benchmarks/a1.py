@@ -5,8 +5,8 @@ val) in jaxdl and in a straightforward vectorised numpy implementation, in the s
 
 Implementations are timed interleaved (J N J N ...) because these machines drift; medians are
 quoted. JAX's compile time is reported apart (one compile serves all four runs). Uses the real
-CIFAR-10 (data batch 1 / 2) when found, else random data of the same shape. `--threads 1` pins
-numpy's BLAS and XLA to one thread (set before either is imported).
+CIFAR-10 (data batch 1 / 2) when found, else random data of the same shape. `--threads 1` runs
+the process on one CPU (numpy's BLAS and XLA with it; set before either is imported).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import statistics
 import sys
 import time
 
+from pin import pin_threads
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--repeats", type=int, default=3)
 parser.add_argument("--threads", type=int, default=0, help="0: library defaults")
@@ -25,11 +27,7 @@ parser.add_argument("--epochs", type=int, default=40)
 parser.add_argument("--out", default="")
 args = parser.parse_args()
 if args.threads:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_cpu_multi_thread_eigen=false"
-                               + f" intra_op_parallelism_threads={args.threads}")
+    pin_threads(args.threads)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

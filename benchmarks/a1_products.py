@@ -16,6 +16,8 @@ import statistics
 import sys
 import time
 
+from pin import pin_threads
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--steps", type=int, default=4000)
 parser.add_argument("--repeats", type=int, default=5)
@@ -24,10 +26,7 @@ args = parser.parse_args()
 if args.steps < 1 or args.repeats < 1:
     parser.error("--steps and --repeats must be >= 1")
 if args.threads:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen"
-                               f"=false intra_op_parallelism_threads={args.threads}")
+    pin_threads(args.threads)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402

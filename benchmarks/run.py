@@ -25,6 +25,8 @@ import statistics
 import sys
 import time
 
+from pin import pin_threads
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--repeats", type=int, default=5)
 parser.add_argument("--threads", type=int, default=0, help="0: each library's default")
@@ -36,17 +38,15 @@ parser.add_argument("--precision", default="highest",
                          "on an H100 with real CIFAR-10 the MLP's, the sweep's and the CNN's); "
                          "'default' times the TF32 path as far as the check lets it")
 parser.add_argument("--cpu_devices", type=int, default=0,
-                    help="CPU devices JAX exposes (0: one per core); the vmapped sweep shards its "
+                    help="CPU devices JAX exposes (0: one per core, or 1 with --threads); the "
+                         "vmapped sweep shards its "
                          "members over them as jaxdl.sweep.run does, the other workloads use one")
 parser.add_argument("--out", default="")
 args = parser.parse_args()
 if args.cpu_devices < 0:
     parser.error("--cpu_devices must be >= 0")
 if args.threads:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen"
-                               f"=false intra_op_parallelism_threads={args.threads}")
+    pin_threads(args.threads)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -55,7 +55,9 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-jax.config.update("jax_num_cpu_devices", args.cpu_devices or os.cpu_count() or 1)
+# one CPU device per core, unless --threads pins each library to fewer threads
+jax.config.update("jax_num_cpu_devices",
+                  args.cpu_devices or (1 if args.threads else os.cpu_count() or 1))
 
 if args.precision != "default":
     jax.config.update("jax_default_matmul_precision", args.precision)
