@@ -65,7 +65,6 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import references as ref  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 from jaxdl import models, schedules, sweep, train  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
 
@@ -133,8 +132,7 @@ class JaxRun:
         if mesh is None:
             self.fn = jax.jit(run)
         else:
-            member = NamedSharding(mesh, PartitionSpec(sweep.AXIS))
-            self.replicated = NamedSharding(mesh, PartitionSpec())
+            member, self.replicated = sweep.member_shardings(mesh)
             self.hp = jax.device_put(hp, member)
             self.ts, self.X, self.Y = jax.device_put((self.ts, self.X, self.Y), self.replicated)
             self.fn = jax.jit(run, out_shardings=member)

@@ -43,6 +43,11 @@ def member_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     return Mesh(np.asarray(devices), (AXIS,))
 
 
+def member_shardings(mesh: Mesh) -> tuple[NamedSharding, NamedSharding]:
+    """(member, replicated): the member axis split over the mesh, and a copy on every device."""
+    return NamedSharding(mesh, P(AXIS)), NamedSharding(mesh, P())
+
+
 def _pad(tree, m: int, target: int):
     """Repeats the last member so the member axis has `target` entries."""
     if target == m:
@@ -80,8 +85,7 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
     mesh = mesh or member_mesh()
     n_dev = mesh.devices.size
     target = math.ceil(m / n_dev) * n_dev
-    member = NamedSharding(mesh, P(AXIS))
-    replicated = NamedSharding(mesh, P())
+    member, replicated = member_shardings(mesh)
     hp_p = jax.device_put(_pad(hp, m, target), member)
     data = jax.device_put(data, replicated)
     if bool(np.all(np.asarray(keys) == np.asarray(keys[:1]))):
