@@ -35,7 +35,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from jaxdl import models, train  # noqa: E402
+from jaxdl.models import mlp
+from jaxdl import train  # noqa: E402
 from jaxdl.data import cifar10  # noqa: E402
 from jaxdl.data.download import DataError  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
@@ -93,7 +94,7 @@ def np_study(data, epochs, seed=0):
 def make_jax_study(data, epochs):
     Xtr, Ytr, Xva, Yva = data
     dev = train.to_device({"X_train": Xtr, "Y_train": Ytr, "X_val": Xva, "Y_val": Yva})
-    trainer = train.make_trainer(models.linear(10, 0.01), losses.softmax_cross_entropy,
+    trainer = train.make_trainer(mlp.linear(10, 0.01), losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"]),
                                  train.shuffled_batches(BATCH, len(Xtr)))
     warm = train.fit(trainer, train.as_hparams(lam=0.0, eta=0.1), jax.random.PRNGKey(0), dev, 1)

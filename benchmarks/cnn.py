@@ -17,7 +17,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
-from jaxdl import convnets, optimizers, results, train
+from jaxdl.models import cnn
+from jaxdl import optimizers, results, train
 from jaxdl import model as model_lib
 from jaxdl.layers import losses
 
@@ -34,7 +35,7 @@ def time_setting(batch: int, grad: str) -> dict:
     rng = np.random.default_rng(0)
     data = train.to_device({"X_train": rng.normal(size=(n, 28, 28, 1)).astype(np.float32),
                             "Y_train": np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]})
-    model = model_lib.sequential(convnets.starter("mnist"))
+    model = cnn.starter("mnist")
     trainer = train.make_trainer(
         model, losses.softmax_cross_entropy,
         lambda hp: optimizers.fman45_momentum(hp["lr"], hp["momentum"], hp["weight_decay"]),

@@ -26,7 +26,8 @@ import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
 
 import run  # noqa: E402
-from jaxdl import convnets, optimizers, train  # noqa: E402
+from jaxdl.models import cnn
+from jaxdl import optimizers, train  # noqa: E402
 from jaxdl import model as model_lib  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
 
@@ -81,7 +82,7 @@ VARIANTS = {"base": BASE_CONV_BACKWARD, "dx_oi": conv_dx_oi, "dF_im2col": conv_d
 def build(name, Xm, Ym, params):
     conv_mod.conv_backward = VARIANTS[name]  # the conv2d layer looks it up at trace time
     try:
-        model = model_lib.sequential(convnets.starter("mnist"))
+        model = cnn.starter("mnist")
         trainer = train.make_trainer(
             model, losses.softmax_cross_entropy,
             lambda hp: optimizers.fman45_momentum(hp["lr"], hp["momentum"], hp["weight_decay"]),
@@ -98,7 +99,7 @@ def main():
     global IDX
     Xm, Ym, source = run.mnist_data()
     IDX = run.batch_indices(len(Xm), args.steps, 16)
-    params, _ = model_lib.sequential(convnets.starter("mnist")).init(jax.random.PRNGKey(0),
+    params, _ = cnn.starter("mnist").init(jax.random.PRNGKey(0),
                                                                       Xm.shape[1:])
     names = [v for v in args.only.split(",") if v] or list(VARIANTS)
     names = ["base"] + [v for v in names if v != "base"]

@@ -22,7 +22,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments import cyclic_mlp
-from jaxdl import models, train
+from jaxdl.models import mlp
+from jaxdl import train
 
 flags.DEFINE_integer("repeats", 5, "Timed epochs per implementation (interleaved).")
 flags.DEFINE_integer("n", 45000, "Training samples.")
@@ -104,7 +105,7 @@ def main(argv):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 3072), dtype=np.float32)
     Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
-    model = models.mlp([50, 50], bn=True)
+    model = mlp.mlp([50, 50], bn=True)
     trainer = cyclic_mlp.make_trainer(model, n, n_batch)
     hp = cyclic_mlp.hparams(LAM, ETA_MIN, ETA_MAX, N_S)
     data = {"X_train": jnp.asarray(X), "Y_train": jnp.asarray(Y)}

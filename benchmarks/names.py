@@ -27,7 +27,8 @@ from absl import app, flags, logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments import common
-from jaxdl import names_convnet, results, train
+from jaxdl.models import names as names_model
+from jaxdl import results, train
 from jaxdl.data import names as names_data
 from jaxdl.layers import losses
 
@@ -43,18 +44,18 @@ FLAGS = flags.FLAGS
 
 
 def time_variant(form1: str, form2: str, data_set, grad: str) -> dict:
-    cfg = names_convnet.Config(n1=5, k1=5, n2=5, k2=5, d=data_set.alphabet.d,
+    cfg = names_model.Config(n1=5, k1=5, n2=5, k2=5, d=data_set.alphabet.d,
                                n_len=data_set.alphabet.n_len, form1=form1, form2=form2)
     tr = data_set.train_idx
     indices = names_data.to_indices([data_set.names[i] for i in tr], data_set.alphabet)
-    data = train.to_device({"X_train": names_convnet.encode(indices, cfg),
+    data = train.to_device({"X_train": names_model.encode(indices, cfg),
                             "Y_train": np.eye(18, dtype=np.float32)[data_set.y[tr]]})
-    trainer = train.make_trainer(names_convnet.build(cfg), losses.softmax_cross_entropy,
+    trainer = train.make_trainer(names_model.build(cfg), losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"], momentum=0.9),
                                  train.shuffled_batches(100, len(tr)), grad=grad,
                                  epochs_per_eval=FLAGS.n_epochs, eval_splits=())
     hp = train.as_hparams(lam=0.0, eta=0.001)
-    ts = trainer.init(hp, jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
+    ts = trainer.init(hp, jax.random.PRNGKey(0), names_model.in_shape(cfg))
     t0 = time.perf_counter()
     segment = jax.jit(trainer.segment, compiler_options=train.compiler_options()).lower(
         ts, hp, data).compile()

@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import run  # noqa: E402
-from jaxdl import names_convnet, train  # noqa: E402
+from jaxdl.models import names as names_model
+from jaxdl import train  # noqa: E402
 from jaxdl.layers import conv1d as conv1d_mod  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
 from jaxdl.layers.core import Layer  # noqa: E402
@@ -147,7 +148,7 @@ VARIANTS = ["base", "g_onehot", "g_onehot_mm", "g_segsum", "g_fwdoh+g_onehot_mm"
 
 def build(name, ind, Yn, cfg0, params):
     cfg, model = variant_model(name, cfg0)
-    X = names_convnet.encode(ind, cfg)
+    X = names_model.encode(ind, cfg)
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"], momentum=0.9),
                                  train.shuffled_batches(100, len(ind)))
@@ -159,8 +160,8 @@ def build(name, ind, Yn, cfg0, params):
 def main():
     global IDX
     ind, y, d = run.names_data()
-    cfg = names_convnet.Config(n1=5, k1=5, n2=5, k2=5, d=d, n_len=ind.shape[1])
-    params, _ = names_convnet.build(cfg).init(jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
+    cfg = names_model.Config(n1=5, k1=5, n2=5, k2=5, d=d, n_len=ind.shape[1])
+    params, _ = names_model.build(cfg).init(jax.random.PRNGKey(0), names_model.in_shape(cfg))
     Yn = np.eye(18, dtype=np.float32)[y]
     IDX = run.batch_indices(len(ind), args.steps, 100)
     names = [v for v in args.only.split(",") if v] or VARIANTS

@@ -65,7 +65,8 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import references as ref  # noqa: E402
-from jaxdl import models, schedules, sweep, train  # noqa: E402
+from jaxdl.models import cnn, mlp, names as names_model
+from jaxdl import schedules, sweep, train  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
 
 try:
@@ -157,7 +158,7 @@ class JaxRun:
 
 def a1_workload(X, Y):
     steps, batch, lam, eta = 4000, 100, 0.1, 0.001
-    model = models.linear(10, 0.01)
+    model = mlp.linear(10, 0.01)
     params, _ = model.init(jax.random.PRNGKey(0), (X.shape[1],))
     params_np = jax.tree.map(np.asarray, params)
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
@@ -173,7 +174,7 @@ def a1_workload(X, Y):
 
 
 def mlp_parts(X, hidden=(50, 50)):
-    model = models.mlp(hidden, 10, bn=True)
+    model = mlp.mlp(hidden, 10, bn=True)
     params, _ = model.init(jax.random.PRNGKey(0), (X.shape[1],))
     d = X.shape[1]
     widths = [d, *hidden, 10]
@@ -251,12 +252,12 @@ def names_data():
 
 
 def names_workload(X, Y):
-    from jaxdl import names_convnet
+
     steps, batch, eta = 985, 100, 0.001
     ind, y, d = names_data()
-    cfg = names_convnet.Config(n1=5, k1=5, n2=5, k2=5, d=d, n_len=ind.shape[1])
-    model = names_convnet.build(cfg)
-    params, _ = model.init(jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
+    cfg = names_model.Config(n1=5, k1=5, n2=5, k2=5, d=d, n_len=ind.shape[1])
+    model = names_model.build(cfg)
+    params, _ = model.init(jax.random.PRNGKey(0), names_model.in_shape(cfg))
     params_np = jax.tree.map(np.asarray, params)
     Yn = np.eye(18, dtype=np.float32)[y]
     onehot = np.eye(d + 1, dtype=np.float32)[ind][:, :, :d]  # index d = past the name's end
@@ -289,12 +290,12 @@ def mnist_data(n_random=10000, seed=0):
 
 
 def cnn_workload(X, Y):
-    from jaxdl import convnets, optimizers
+    from jaxdl import optimizers
     from jaxdl import model as model_lib
     steps, batch, lr, momentum, wd = 3000, 16, 0.1, 0.9, 0.005
     Xm, Ym, source = mnist_data()
     print(f"cnn data: {source} ({len(Xm)} training images)")
-    model = model_lib.sequential(convnets.starter("mnist"))
+    model = cnn.starter("mnist")
     params, _ = model.init(jax.random.PRNGKey(0), Xm.shape[1:])
     params_np = jax.tree.map(np.asarray, params)
     trainer = train.make_trainer(

@@ -24,7 +24,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
-from jaxdl import models, schedules, sweep, train  # noqa: E402
+from jaxdl.models import mlp
+from jaxdl import schedules, sweep, train  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
 
 
@@ -48,7 +49,7 @@ def main():
     def optimizer(hp):
         return optax.scale_by_learning_rate(schedules.cyclical(hp["eta_min"], hp["eta_max"],
                                                                hp["n_s"]))
-    trainer = train.make_trainer(models.mlp((50, 50), 10, bn=True), losses.softmax_cross_entropy,
+    trainer = train.make_trainer(mlp.mlp((50, 50), 10, bn=True), losses.softmax_cross_entropy,
                                  optimizer, train.shuffled_batches(100, len(X)),
                                  epochs_per_eval=args.epochs, eval_splits=("val",))
     lams = np.logspace(-5, -1, 8).astype(np.float32)

@@ -20,7 +20,8 @@ import optax
 from absl import app, flags, logging
 
 from experiments import common
-from jaxdl import models, plots, results, train
+from jaxdl.models import mlp
+from jaxdl import plots, results, train
 from jaxdl.data import cifar10
 from jaxdl.layers import losses
 
@@ -71,7 +72,7 @@ def main(argv):
     X_test, Y_test = jnp.asarray(splits["test"].X), jnp.asarray(splits["test"].Y)
     sampler = (train.shuffled_batches if FLAGS.shuffle else train.sequential_batches)(
         FLAGS.n_batch, n_train)
-    model = models.linear(cifar10.N_CLASSES, FLAGS.init_std)
+    model = mlp.linear(cifar10.N_CLASSES, FLAGS.init_std)
     loss = losses.by_name(FLAGS.loss)
     trainer = train.make_trainer(model, loss, lambda hp: optax.sgd(hp["eta"]), sampler,
                                  grad=FLAGS.grad)

@@ -28,7 +28,8 @@ import optax
 from absl import app, flags, logging
 
 from experiments import bonus_runs, common, cyclic_mlp
-from jaxdl import ensemble, lr_range, models, plots, results, train
+from jaxdl.models import mlp
+from jaxdl import ensemble, lr_range, plots, results, train
 from jaxdl.data import augment, cifar10
 from jaxdl.layers import initializers, losses
 
@@ -112,7 +113,7 @@ def main(argv):
     data, test = bonus_runs.load(FLAGS.n_val, FLAGS.data_dir)
     n = data["X_train"].shape[0]
     n_epochs, half = cycle_epochs(n)
-    model = models.mlp([FLAGS.m], cifar10.N_CLASSES, w_init=initializers.xavier(),
+    model = mlp.mlp([FLAGS.m], cifar10.N_CLASSES, w_init=initializers.xavier(),
                        dropout_rate=FLAGS.dropout)
     aug = augment.make_augment(FLAGS.flip, FLAGS.max_shift)
     sampler = train.shuffled_batches(FLAGS.n_batch, n)

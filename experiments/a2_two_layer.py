@@ -20,7 +20,8 @@ import jax
 from absl import app, flags, logging
 
 from experiments import common, cyclic_mlp
-from jaxdl import models, plots, results, train
+from jaxdl.models import mlp
+from jaxdl import plots, results, train
 from jaxdl.data import cifar10
 from jaxdl.layers import initializers
 
@@ -88,7 +89,7 @@ def main(argv):
                             "X_val": splits["val"].X, "Y_val": splits["val"].Y})
     test = cyclic_mlp.device_split(splits["test"])
     init = initializers.by_name(FLAGS.init, FLAGS.init_std if FLAGS.init == "normal" else None)
-    model = models.mlp(hidden, cifar10.N_CLASSES, w_init=init)
+    model = mlp.mlp(hidden, cifar10.N_CLASSES, w_init=init)
     trainer = cyclic_mlp.make_trainer(model, len(splits["train"].X), FLAGS.n_batch,
                                       shuffle=FLAGS.shuffle, grad=FLAGS.grad,
                                       epochs_per_eval=FLAGS.epochs_per_eval)

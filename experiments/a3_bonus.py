@@ -24,7 +24,8 @@ import jax
 from absl import app, flags, logging
 
 from experiments import bonus_runs, common, cyclic_mlp
-from jaxdl import models, models_extra, plots, precise_bn, results, train
+from jaxdl.models import mlp
+from jaxdl import plots, precise_bn, results, train
 from jaxdl.data import augment, cifar10
 from jaxdl.layers import losses
 
@@ -124,15 +125,15 @@ def main(argv):
         hp = cyclic_mlp.hparams(FLAGS.lam, FLAGS.eta_min, FLAGS.eta_max, FLAGS.n_s)
         epochs = epochs_for(FLAGS.n_s, FLAGS.n_cycles, data["X_train"].shape[0], "n_s")
         if "bn_after" in small:
-            for name, model in (("bn_before_relu", models.mlp(cfg["hidden"], cifar10.N_CLASSES,
+            for name, model in (("bn_before_relu", mlp.mlp(cfg["hidden"], cifar10.N_CLASSES,
                                                               bn=True)),
-                                ("bn_after_relu", models_extra.mlp_bn_after_relu(
+                                ("bn_after_relu", mlp.mlp_bn_after_relu(
                                     cfg["hidden"], cifar10.N_CLASSES))):
                 train_one(name, model, data, test, hp, epochs,
                           config={"hidden": cfg["hidden"], "lam": FLAGS.lam, "n_s": FLAGS.n_s})
         if "skip" in small:
             for skip in (True, False):
-                model = models_extra.skip_mlp(FLAGS.skip_width, FLAGS.skip_blocks,
+                model = mlp.skip_mlp(FLAGS.skip_width, FLAGS.skip_blocks,
                                               cifar10.N_CLASSES, skip=skip)
                 train_one(f"deep{2 + 2 * FLAGS.skip_blocks}_{'skip' if skip else 'plain'}",
                           model, data, test, hp, epochs,
@@ -143,7 +144,7 @@ def main(argv):
         hp = cyclic_mlp.hparams(FLAGS.wide_lam, FLAGS.eta_min, FLAGS.eta_max, FLAGS.wide_n_s)
         epochs = epochs_for(FLAGS.wide_n_s, FLAGS.wide_cycles, data["X_train"].shape[0],
                             "wide_n_s")
-        train_one("wide_bn", models.mlp(cfg["wide"], cifar10.N_CLASSES, bn=True), data, test, hp,
+        train_one("wide_bn", mlp.mlp(cfg["wide"], cifar10.N_CLASSES, bn=True), data, test, hp,
                   epochs, aug=augment.make_augment(True, FLAGS.max_shift),
                   config={"hidden": cfg["wide"], "flip": True, "max_shift": FLAGS.max_shift,
                           "lam": FLAGS.wide_lam, "n_s": FLAGS.wide_n_s})

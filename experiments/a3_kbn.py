@@ -25,7 +25,8 @@ import jax
 from absl import app, flags, logging
 
 from experiments import common, cyclic_mlp
-from jaxdl import models, plots, results, train
+from jaxdl.models import mlp
+from jaxdl import plots, results, train
 from jaxdl.data import cifar10
 from jaxdl.layers import initializers
 
@@ -122,7 +123,7 @@ def main(argv):
     n_train = len(splits["train"].X)
 
     def build(hidden, bn, w_init):
-        return models.mlp(hidden, cifar10.N_CLASSES, bn=bn, w_init=w_init,
+        return mlp.mlp(hidden, cifar10.N_CLASSES, bn=bn, w_init=w_init,
                           dropout_rate=FLAGS.dropout, bn_alpha=FLAGS.bn_alpha,
                           bn_eps=FLAGS.bn_eps)
 

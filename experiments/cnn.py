@@ -28,7 +28,8 @@ import optax
 from absl import app, flags, logging
 
 from experiments import common
-from jaxdl import convnets, metrics, optimizers, plots, results, train
+from jaxdl.models import cnn
+from jaxdl import metrics, optimizers, plots, results, train
 from jaxdl import model as model_lib
 from jaxdl.data import cifar10, mnist
 from jaxdl.layers import losses
@@ -174,21 +175,20 @@ def main(argv):
     data = train.to_device({"X_train": X_tr, "Y_train": onehot(y_tr),
                             "X_val": splits["val"][0], "Y_val": onehot(splits["val"][1])})
     if FLAGS.arch == "starter":
-        layers = convnets.starter(FLAGS.dataset)
+        model = cnn.starter(FLAGS.dataset)
         sampler = train.random_batches(s["batch"], n_train, FLAGS.eval_every,
                                        replace=FLAGS.replace_within_batch)
         n_segments = s["iterations"] // FLAGS.eval_every
         lr_fn = lambda hp: hp["lr"]  # noqa: E731
         augment = None
     else:
-        layers = convnets.improved(s["widths"], FLAGS.convs_per_block)
+        model = cnn.improved(s["widths"], FLAGS.convs_per_block)
         sampler = train.shuffled_batches(s["batch"], n_train)
         n_segments = FLAGS.epochs
         total_steps = FLAGS.epochs * (n_train // s["batch"])
         lr_fn = lambda hp: optax.cosine_decay_schedule(hp["lr"], total_steps)  # noqa: E731
         augment = flip_and_translate() if FLAGS.augment else None
-    model = model_lib.sequential(layers)
-    counts = convnets.parameter_counts(layers, in_shape)
+    counts = cnn.parameter_counts(model, in_shape)
     for name, c in counts:
         logging.info("parameters %-24s %8d", name, c)
     logging.info("parameters total %d", sum(c for _, c in counts))

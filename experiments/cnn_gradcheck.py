@@ -23,7 +23,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jaxdl import convnets, gradcheck, gradcheck_relu
+from jaxdl.models import cnn
+from jaxdl import gradcheck, gradcheck_relu
 from jaxdl import model as model_lib
 from jaxdl.layers import losses
 
@@ -35,7 +36,7 @@ def check_starter(dataset: str, *, size: int = 8, n: int = 2, lam: float = 0.002
                   output_step: float = 0.03,
                   methods: tuple[str, ...] = gradcheck.METHODS,
                   count_kinks: bool = True) -> dict[str, dict[str, float]]:
-    """Gradient check of convnets.starter(dataset) on n random size x size images. Needs
+    """Gradient check of cnn.starter(dataset) on n random size x size images. Needs
     jax_enable_x64.
 
     Columns: those of gradcheck.check at h (manual vs jax.grad, vs forward and centred
@@ -46,7 +47,7 @@ def check_starter(dataset: str, *, size: int = 8, n: int = 2, lam: float = 0.002
     mask or a max-pool argmax, where the plain centred difference is no derivative estimate
     (skipped if not count_kinks); "min_abs_gradient": the smallest |entry| (of the reference).
     """
-    model = model_lib.sequential(convnets.starter(dataset))
+    model = cnn.starter(dataset)
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
     shape = (size, size, CHANNELS[dataset])
     params, state = model.init(k1, shape)

@@ -19,14 +19,11 @@ import optax
 from absl import logging
 
 from jaxdl import model as model_lib
-from jaxdl import schedules, train
+from jaxdl import optimizers, train
 from jaxdl.layers import losses
 
 
-def optimizer(hp: dict) -> optax.GradientTransformation:
-    """Plain SGD, theta <- theta - eta_t grad, with the triangular cyclical eta_t (no momentum)."""
-    return optax.scale_by_learning_rate(schedules.cyclical(hp["eta_min"], hp["eta_max"],
-                                                           hp["n_s"]))
+optimizer = optimizers.cyclical_sgd
 
 
 def hparams(lam: float, eta_min: float, eta_max: float, n_s: int) -> dict:

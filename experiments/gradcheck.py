@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from experiments import common  # noqa: E402
-from jaxdl import gradcheck, models, results  # noqa: E402
+from jaxdl.models import mlp
+from jaxdl import gradcheck, results  # noqa: E402
 from jaxdl.data import cifar10  # noqa: E402
 from jaxdl.data.download import DataError  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
@@ -56,7 +57,7 @@ def check_inputs(n: int, dim: int, k: int, data_dir, seed: int):
 
 def linear_tables(batch_sizes, lams, dim, h, h_forward, eps, loss_name, data_dir,
                   seed):
-    model = models.linear(cifar10.N_CLASSES, 0.01)
+    model = mlp.linear(cifar10.N_CLASSES, 0.01)
     params, state = model.init(jax.random.PRNGKey(seed), (dim,))
     X_all, Y_all, source = check_inputs(max(batch_sizes), dim, cifar10.N_CLASSES, data_dir, seed)
     tables = []

@@ -14,7 +14,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
-from jaxdl import gradcheck, gradcheck_relu, models_extra
+from jaxdl.models import mlp
+from jaxdl import gradcheck, gradcheck_relu
 from jaxdl import model as model_lib
 from jaxdl.layers import losses
 
@@ -51,10 +52,10 @@ def main(argv):
     common.require(FLAGS.n >= 2, "n", "must be >= 2 (batch normalisation)")
     common.require(FLAGS.d > 0, "d", "must be > 0")
     jax.config.update("jax_enable_x64", True)
-    cases = [("BN after ReLU, [12, 8]", models_extra.mlp_bn_after_relu([12, 8]), True),
+    cases = [("BN after ReLU, [12, 8]", mlp.mlp_bn_after_relu([12, 8]), True),
              ("skip connections, width 8, 2 blocks (6 weight layers)",
-              models_extra.skip_mlp(8, 2), False),
-             ("same net without skip connections", models_extra.skip_mlp(8, 2, skip=False), False)]
+              mlp.skip_mlp(8, 2), False),
+             ("same net without skip connections", mlp.skip_mlp(8, 2, skip=False), False)]
     worst = 0.0
     for title, model, smooth in cases:
         report = check(model, FLAGS.n, FLAGS.d, FLAGS.lam, FLAGS.seed, smooth)

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import gradcheck, gradcheck_relu, models
+from jaxdl.models import mlp
+from jaxdl import gradcheck, gradcheck_relu
 from jaxdl import model as model_lib
 from jaxdl.layers import initializers, losses
 
@@ -37,8 +38,8 @@ def check_mlp(hidden: Sequence[int], *, bn: bool = False, lam: float = 0.0, n: i
     gradcheck_relu.smooth_piece_gradient at h_smooth (Richardson centred differences on the
     smooth piece of the ReLU net that contains theta).
     """
-    model = models.mlp(hidden, n_classes, bn=bn, w_init=initializers.he(),
-                       dropout_rate=dropout_rate, bn_bias=bn_bias)
+    model = mlp.mlp(hidden, n_classes, bn=bn, w_init=initializers.he(),
+                    dropout_rate=dropout_rate, bn_bias=bn_bias)
     k_init, k_x, k_y, k_drop = jax.random.split(jax.random.PRNGKey(seed), 4)
     params, state = model.init(k_init, (d,))
     X = jax.random.normal(k_x, (n, d))
@@ -60,8 +61,7 @@ def check_mlp(hidden: Sequence[int], *, bn: bool = False, lam: float = 0.0, n: i
         row["manual_vs_smooth"] = gradcheck.relative_error(g_manual[name], smooth[name])
         row["max_abs_manual_vs_smooth"] = float(np.max(np.abs(
             np.asarray(g_manual[name]) - np.asarray(smooth[name]))))
-    rename = dict(zip(model_lib.param_names(params), models.layer_names(params)))
-    return {rename[name]: row for name, row in report.items()}
+    return report
 
 
 def main(argv):

@@ -97,11 +97,12 @@ def load_data(n_val: int, eval_test: bool, flag: str = "n_val"):
 
 
 def make_trainer(cfg: dict, n_train: int, n_s: int, eval_test: bool):
-    from jaxdl import models, schedules, train
+    from jaxdl.models import mlp
+    from jaxdl import schedules, train
     from jaxdl.layers import initializers, losses
     common.require(FLAGS.n_batch <= n_train, "n_batch",
                    f"{FLAGS.n_batch} is larger than the {n_train} training samples")
-    model = models.mlp(cfg["hidden"], 10, bn=cfg["bn"], w_init=initializers.by_name(cfg["init"]))
+    model = mlp.mlp(cfg["hidden"], 10, bn=cfg["bn"], w_init=initializers.by_name(cfg["init"]))
 
     def optimizer(hp):
         return optax.scale_by_learning_rate(

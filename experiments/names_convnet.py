@@ -29,7 +29,8 @@ import optax
 from absl import app, flags, logging
 
 from experiments import common
-from jaxdl import balance, checkpoint, metrics, names_convnet, plots, results, train
+from jaxdl.models import names as names_model
+from jaxdl import balance, checkpoint, metrics, plots, results, train
 from jaxdl.data import names as names_data
 from jaxdl.layers import losses
 
@@ -49,9 +50,9 @@ flags.DEFINE_integer("eval_every", 500, "Updates between evaluations (val loss, 
                      "confusion matrix).")
 flags.DEFINE_string("balance", "none,undersample",
                     f"Comma-separated imbalance compensation of each run, from {BALANCE}.")
-flags.DEFINE_enum("conv1", "gather", list(names_convnet.LAYER1_FORMS),
+flags.DEFINE_enum("conv1", "gather", list(names_model.LAYER1_FORMS),
                   "conv1d form of layer 1 (all give the same numbers; gather is the fastest).")
-flags.DEFINE_enum("conv2", "lax", list(names_convnet.LAYER2_FORMS),
+flags.DEFINE_enum("conv2", "lax", list(names_model.LAYER2_FORMS),
                   "conv1d form of layer 2 (lax: the fastest on the CPU, benchmarks/NOTES.md).")
 
 FLAGS = flags.FLAGS
@@ -96,7 +97,7 @@ def main(argv):
     t0 = time.perf_counter()
     data_set = names_data.load(FLAGS.data_dir)
     alphabet, K = data_set.alphabet, data_set.n_classes
-    cfg = names_convnet.Config(FLAGS.n1, FLAGS.k1, FLAGS.n2, FLAGS.k2, alphabet.d, alphabet.n_len,
+    cfg = names_model.Config(FLAGS.n1, FLAGS.k1, FLAGS.n2, FLAGS.k2, alphabet.d, alphabet.n_len,
                                K, FLAGS.conv1, FLAGS.conv2)
     common.require(cfg.k1 + cfg.k2 - 1 <= cfg.n_len, "k2",
                    f"k1 + k2 - 1 must be <= n_len = {cfg.n_len}")
@@ -108,11 +109,11 @@ def main(argv):
         logging.info("class %-11s %5d  %6.2f %%  %6.2f %%", cls, n, rel, cum)
     indices = names_data.to_indices(data_set.names, alphabet)
     Y = np.eye(K, dtype=np.float32)[data_set.y]
-    base = train.to_device({"X_train": names_convnet.encode(indices[tr], cfg), "Y_train": Y[tr],
+    base = train.to_device({"X_train": names_model.encode(indices[tr], cfg), "Y_train": Y[tr],
                             "y_train": data_set.y[tr],
-                            "X_val": names_convnet.encode(indices[va], cfg), "Y_val": Y[va]})
+                            "X_val": names_model.encode(indices[va], cfg), "Y_val": Y[va]})
     y_val = data_set.y[va]
-    model = names_convnet.build(cfg)
+    model = names_model.build(cfg)
     predict = jax.jit(lambda params, state, X: jnp.argmax(model.apply(params, state, X)[0], -1))
     hp = train.as_hparams(lam=FLAGS.lam, eta=FLAGS.eta)
     runs = []

@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from experiments import common  # noqa: E402
-from jaxdl import gradcheck, names_convnet, results  # noqa: E402
+from jaxdl.models import names as names_model
+from jaxdl import gradcheck, results  # noqa: E402
 from jaxdl.data import names as names_data  # noqa: E402
 from jaxdl.data.download import DataError  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
@@ -53,22 +54,22 @@ def sample_names(n_max: int):
 def main(argv):
     del argv
     pairs = [p.strip().split("+") for p in FLAGS.forms.split(",") if p.strip()]
-    common.require(all(len(p) == 2 and p[0] in names_convnet.LAYER1_FORMS
-                       and p[1] in names_convnet.LAYER2_FORMS for p in pairs), "forms",
-                   f"expected layer1+layer2 pairs from {names_convnet.LAYER1_FORMS} + "
-                   f"{names_convnet.LAYER2_FORMS}")
+    common.require(all(len(p) == 2 and p[0] in names_model.LAYER1_FORMS
+                       and p[1] in names_model.LAYER2_FORMS for p in pairs), "forms",
+                   f"expected layer1+layer2 pairs from {names_model.LAYER1_FORMS} + "
+                   f"{names_model.LAYER2_FORMS}")
     sizes = common.parse_ints(FLAGS.batch_sizes, "batch_sizes")
     common.require(bool(sizes) and min(sizes) > 0, "batch_sizes", "must be positive")
     t0 = time.perf_counter()
     indices, labels, source = sample_names(max(sizes))
     tables = []
     for form1, form2 in pairs:
-        cfg = names_convnet.Config(n1=5, k1=5, n2=5, k2=5, form1=form1, form2=form2)
-        model = names_convnet.build(cfg)
-        params, state = model.init(jax.random.PRNGKey(FLAGS.seed), names_convnet.in_shape(cfg))
+        cfg = names_model.Config(n1=5, k1=5, n2=5, k2=5, form1=form1, form2=form2)
+        model = names_model.build(cfg)
+        params, state = model.init(jax.random.PRNGKey(FLAGS.seed), names_model.in_shape(cfg))
         report = {}
         for n in sizes:
-            X = names_convnet.encode(indices[:n], cfg)
+            X = names_model.encode(indices[:n], cfg)
             Y = jax.nn.one_hot(jnp.asarray(labels[:n]), 18)
             report[n] = gradcheck.check(model, losses.softmax_cross_entropy, params, state, X, Y,
                                         0.0, h=FLAGS.h, eps=FLAGS.eps, methods=("centred",))

@@ -23,7 +23,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
-from jaxdl import checkpoint, names_convnet
+from jaxdl.models import names as names_model
+from jaxdl import checkpoint
 from jaxdl.data import names as names_data
 from jaxdl.data.download import DataError
 
@@ -52,9 +53,9 @@ def load_model(path):
     """(model, cfg, params, alphabet, class names) from a checkpoint written by names_convnet."""
     raw = checkpoint.read_raw(path)
     meta = json.loads(raw["meta"])
-    cfg = names_convnet.Config(**meta["config"])
-    model = names_convnet.build(cfg)
-    template, state = model.init(jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
+    cfg = names_model.Config(**meta["config"])
+    model = names_model.build(cfg)
+    template, state = model.init(jax.random.PRNGKey(0), names_model.in_shape(cfg))
     try:
         params = flax.serialization.from_state_dict(template, raw["train_state"]["params"])
     except (ValueError, KeyError) as e:
@@ -81,7 +82,7 @@ def main(argv):
         raise common.FlagError(f"names: {e}") from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    scores, _ = model.apply(params, state, names_convnet.encode(indices, cfg))
+    scores, _ = model.apply(params, state, names_model.encode(indices, cfg))
     P = np.asarray(jax.nn.softmax(scores.astype(jnp.float32), axis=-1))
     print(f"checkpoint: {path.name}")
     width = max(11, *(len(s) for s in surnames)) + 1

@@ -116,12 +116,14 @@ def value_and_grad(model: Model, loss: Loss, kind: str = "manual", *, train: boo
 
 
 def param_names(params: list) -> list[str]:
-    """'W1', 'b1', 'W2', ... in layer order, numbering only layers that have parameters."""
+    """Per-parameter names numbered by weight layer, as the sheets write them: W1, b1, gamma1,
+    beta1, W2, ... (a layer without a weight matrix or filter bank, e.g. batch norm, takes the
+    number of the weight layer before it)."""
     names, i = [], 0
     for layer_params in params:
-        if layer_params:
+        if any(name in layer_params for name in WEIGHT_KEYS) or (layer_params and i == 0):
             i += 1
-            names += [f"{name}{i}" for name in layer_params]
+        names += [f"{name}{i}" for name in layer_params]
     return names
 
 

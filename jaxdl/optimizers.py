@@ -1,5 +1,10 @@
-"""The FMAN45 optimiser: momentum as an exponential moving average, weight decay outside it.
+"""The optimisers of the studies, as optax chains.
 
+`cyclical_sgd`: DD2424 A2/A3's plain SGD under the triangular cyclical rate,
+    theta_{t+1} = theta_t - eta_t grad J(theta_t)          (no momentum)
+
+`fman45_momentum`: the FMAN45 rule, momentum as an exponential moving average, weight decay
+outside it,
     m_n     = mu m_{n-1} + (1 - mu) g_n           (g = dL/dw of the data loss alone)
     w_{n+1} = w_n - alpha (m_n + lambda_wd w_n)
 
@@ -18,7 +23,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxdl import schedules
 from jaxdl.layers.core import WEIGHT_KEYS
+
+
+def cyclical_sgd(hp: dict) -> optax.GradientTransformation:
+    """Plain SGD with schedules.cyclical(hp["eta_min"], hp["eta_max"], hp["n_s"]): the
+    hyper-parameters are (possibly traced) arrays, so a sweep can vmap over them."""
+    return optax.scale_by_learning_rate(schedules.cyclical(hp["eta_min"], hp["eta_max"],
+                                                           hp["n_s"]))
 
 
 def weight_mask(params):

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import (ensemble, gradcheck, gradcheck_relu, lr_range, models, models_extra,
-                   precise_bn)
+from jaxdl.models import mlp
+from jaxdl import ensemble, gradcheck, gradcheck_relu, lr_range, precise_bn
 from jaxdl import model as model_lib
 from jaxdl import train
 from jaxdl.layers import losses
@@ -26,11 +26,11 @@ def _problem(model, d=10, n=6, k=10, seed=0):
 
 def test_skip_mlp_gradients_float64(x64):
     """The plain (skip=False) net adds no new layer; its table is in experiments.gradcheck_bonus."""
-    model = models_extra.skip_mlp(8, 2, 10)
+    model = mlp.skip_mlp(8, 2, 10)
     params, state, X, Y = _problem(model)
     report = gradcheck.check(model, LOSS, params, state, X, Y, 0.01, methods=("centred",))
-    assert set(report) == {"W1", "gamma2", "beta2", "W3", "W4", "gamma5", "beta5", "W6", "W7",
-                           "gamma8", "beta8", "W9", "b9"}
+    assert set(report) == {"W1", "gamma1", "beta1", "W2", "W3", "gamma3", "beta3", "W4", "W5",
+                           "gamma5", "beta5", "W6", "b6"}
     for name, row in report.items():
         assert row["manual_vs_autodiff"] <= 1e-9, (name, row)
         assert row["manual_vs_centred"] <= 1e-6, (name, row)
@@ -38,7 +38,7 @@ def test_skip_mlp_gradients_float64(x64):
 
 def test_skip_block_computes_the_sheets_formula():
     """Layers fork..merge of a block give s = W_{l+1} relu(W_l x) + x (specs 5.4)."""
-    model = models_extra.skip_mlp(6, 1, 3)
+    model = mlp.skip_mlp(6, 1, 3)
     params, state, X, _ = _problem(model, d=6, n=5, k=3)
     x = X
     for i in range(3):  # input layer: dense, BN, relu
@@ -51,7 +51,7 @@ def test_skip_block_computes_the_sheets_formula():
 
 
 def test_bn_after_relu_gradients_float64(x64):
-    model = models_extra.mlp_bn_after_relu([12, 8], 10)
+    model = mlp.mlp_bn_after_relu([12, 8], 10)
     params, state, X, Y = _problem(model)
     report = gradcheck.check(model, LOSS, params, state, X, Y, 0.01, methods=("centred",))
     smooth = model_lib.flat_params(gradcheck_relu.smooth_piece_gradient(
@@ -69,8 +69,8 @@ def test_bn_after_relu_gradients_float64(x64):
 
 @pytest.mark.parametrize("builder", ["skip", "bn_after"])
 def test_manual_matches_autodiff_float32_jit(builder):
-    model = (models_extra.skip_mlp(16, 2, 10) if builder == "skip"
-             else models_extra.mlp_bn_after_relu([16, 16], 10, dropout_rate=0.2))
+    model = (mlp.skip_mlp(16, 2, 10) if builder == "skip"
+             else mlp.mlp_bn_after_relu([16, 16], 10, dropout_rate=0.2))
     params, state, X, Y = _problem(model, d=20, n=32)
     key = jax.random.PRNGKey(3)
     lam = jnp.float32(0.005)
@@ -92,8 +92,8 @@ def test_skip_mlp_rejects_width_change_on_identity_path():
 
 def test_precise_bn_equals_full_batch_statistics():
     """Eval mode with the precise statistics of X is the train-mode pass with X as one batch."""
-    for model in (models.mlp([16, 12], 10, bn=True), models_extra.mlp_bn_after_relu([16, 12]),
-                  models_extra.skip_mlp(12, 2, 10)):
+    for model in (mlp.mlp([16, 12], 10, bn=True), mlp.mlp_bn_after_relu([16, 12]),
+                  mlp.skip_mlp(12, 2, 10)):
         params, state, X, _ = _problem(model, d=8, n=200)
         stale = jax.tree.map(lambda s: s, state)  # init state: mean 0, var 1
         precise = precise_bn.recompute(model, params, stale, X)
@@ -122,7 +122,7 @@ def test_ensemble_votes_and_mean_probability():
 
 
 def test_ensemble_probabilities_match_model():
-    model = models.mlp([8], 4)
+    model = mlp.mlp([8], 4)
     params, state, X, _ = _problem(model, d=5, n=7, k=4)
     P = ensemble.probabilities(model, [(params, state), (params, state)], X, chunk=3)
     assert P.shape == (2, 7, 4)
@@ -145,7 +145,7 @@ def test_lr_range_run_and_suggestion():
     X = centres[y] + jax.random.normal(jax.random.PRNGKey(2), (400, 6))
     Y = jax.nn.one_hot(y, 3)
     data = {"X_train": X[:300], "Y_train": Y[:300], "X_val": X[300:], "Y_val": Y[300:]}
-    trainer = train.make_trainer(models.mlp([8], 3), LOSS, lr_range.optimizer_fn("linear"),
+    trainer = train.make_trainer(mlp.mlp([8], 3), LOSS, lr_range.optimizer_fn("linear"),
                                  train.shuffled_batches(20, 300))
     hp = train.as_hparams(lam=0.0, eta_lo=1e-4, eta_hi=0.5, n_steps=40)
     out = lr_range.run(trainer, hp, key, data, n_chunks=8, steps_per_chunk=5, batch_size=20)

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import gradcheck, names_convnet
+from jaxdl.models import names as names_model
+from jaxdl import gradcheck
 from jaxdl import model as model_lib
 from jaxdl.data import names as names_data
 from jaxdl.layers import conv1d as conv
@@ -124,11 +125,11 @@ CHECK_CFG = dict(n1=5, k1=5, n2=5, k2=5)
 def test_convnet_gradient_check_float64(x64, n, forms):
     """Seed 000 Table 1 setting: n1 = n2 = 5, k1 = k2 = 5, batches of 1, 2, 3 (the full table for
     every form: python -m experiments.names_gradcheck)."""
-    cfg = names_convnet.Config(**CHECK_CFG, form1=forms[0], form2=forms[1])
-    model = names_convnet.build(cfg)
-    params, state = model.init(jax.random.PRNGKey(n), names_convnet.in_shape(cfg))
+    cfg = names_model.Config(**CHECK_CFG, form1=forms[0], form2=forms[1])
+    model = names_model.build(cfg)
+    params, state = model.init(jax.random.PRNGKey(n), names_model.in_shape(cfg))
     c = _names_batch(n, seed=n)
-    X = names_convnet.encode(c, cfg)
+    X = names_model.encode(c, cfg)
     Y = jax.nn.one_hot(jnp.arange(n) * 5 % 18, 18)
     report = gradcheck.check(model, losses.softmax_cross_entropy, params, state, X, Y, 0.0,
                              methods=("centred",))
@@ -139,10 +140,10 @@ def test_convnet_gradient_check_float64(x64, n, forms):
 
 
 def test_class_weighted_convnet_gradient_float64(x64):
-    cfg = names_convnet.Config(**CHECK_CFG, form1="lax", form2="lax")
-    model = names_convnet.build(cfg)
-    params, state = model.init(jax.random.PRNGKey(7), names_convnet.in_shape(cfg))
-    X = names_convnet.encode(_names_batch(3, seed=7), cfg)
+    cfg = names_model.Config(**CHECK_CFG, form1="lax", form2="lax")
+    model = names_model.build(cfg)
+    params, state = model.init(jax.random.PRNGKey(7), names_model.in_shape(cfg))
+    X = names_model.encode(_names_batch(3, seed=7), cfg)
     Y = jax.nn.one_hot(jnp.array([0, 14, 17]), 18)
     report = gradcheck.check(model, losses.softmax_cross_entropy, params, state, X, Y, 0.0,
                              weights=jnp.array([0.5, 0.1, 3.0]), methods=("centred",))
@@ -157,10 +158,10 @@ def test_class_weighted_convnet_gradient_float64(x64):
 
 @pytest.mark.parametrize("forms", [("gather", "patches"), ("precomputed", "lax")])
 def test_manual_matches_autodiff_float32_jit(forms):
-    cfg = names_convnet.Config(n1=8, n2=8, form1=forms[0], form2=forms[1])
-    model = names_convnet.build(cfg)
-    params, state = model.init(jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
-    X = names_convnet.encode(_names_batch(50), cfg)
+    cfg = names_model.Config(n1=8, n2=8, form1=forms[0], form2=forms[1])
+    model = names_model.build(cfg)
+    params, state = model.init(jax.random.PRNGKey(0), names_model.in_shape(cfg))
+    X = names_model.encode(_names_batch(50), cfg)
     Y = jax.nn.one_hot(jnp.arange(50) % 18, 18)
     lam = jnp.float32(0.0)
     loss = losses.softmax_cross_entropy
@@ -173,8 +174,8 @@ def test_manual_matches_autodiff_float32_jit(forms):
 
 
 def test_he_init_for_one_hot_input():
-    cfg = names_convnet.Config(n1=200, k1=5, n2=200, k2=3)
-    params, _ = names_convnet.build(cfg).init(jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
+    cfg = names_model.Config(n1=200, k1=5, n2=200, k2=3)
+    params, _ = names_model.build(cfg).init(jax.random.PRNGKey(0), names_model.in_shape(cfg))
     np.testing.assert_allclose(float(jnp.std(params[0]["F"])), np.sqrt(2 / 5), rtol=0.03)
     np.testing.assert_allclose(float(jnp.std(params[2]["F"])), np.sqrt(2 / (200 * 3)), rtol=0.03)
     np.testing.assert_allclose(float(jnp.std(params[5]["W"])), np.sqrt(2 / cfg.fsize), rtol=0.03)

@@ -14,7 +14,7 @@ from jaxdl import gradcheck, gradcheck_relu
 from jaxdl import model as model_lib
 from jaxdl import optimizers
 from jaxdl.layers import conv2d, dense, flatten, initializers, losses, maxpool, relu
-from jaxdl import convnets as cnn_models
+from jaxdl.models import cnn as cnn_models
 
 
 @pytest.mark.parametrize("kernel,pad,stride", [(5, 2, 1), (3, 0, 2), (4, 1, 3)])
@@ -115,7 +115,7 @@ def test_smooth_reference_freezes_maxpool_and_relu(x64):
 
 
 def test_improved_network_manual_matches_autodiff_float32_jit():
-    model = model_lib.sequential(cnn_models.improved(widths=(4, 8, 8), convs_per_block=2))
+    model = cnn_models.improved(widths=(4, 8, 8), convs_per_block=2)
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
     params, state = model.init(k1, (16, 16, 3))
     X = jax.random.normal(k2, (4, 16, 16, 3))

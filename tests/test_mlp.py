@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from experiments.gradcheck_mlp import check_mlp
+from jaxdl.models import mlp
 from jaxdl import model as model_lib
-from jaxdl import models
+
 from jaxdl.layers import batchnorm, dropout, initializers, losses, relu
 
 GRAD_CASES = [  # (hidden, bn, lam, n): 2, 3, 4 and 9 layers, with and without BN, lam 0 and > 0
@@ -58,7 +59,7 @@ def test_mlp_with_dropout_gradients(x64):
 
 @pytest.mark.parametrize("bn", [False, True])
 def test_manual_matches_autodiff_float32_jit(bn):
-    model = models.mlp([50, 50], bn=bn)
+    model = mlp.mlp([50, 50], bn=bn)
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(1), 3)
     params, state = model.init(k1, (3072,))
     X = jax.random.normal(k2, (100, 3072))
@@ -155,7 +156,7 @@ def test_initialiser_scales(name, std):
 
 def test_a2_initialisation():
     """A2: W1 ~ N(0, 1/d), W2 ~ N(0, 1/m), b = 0 is mlp([m], w_init=xavier())."""
-    model = models.mlp([50], w_init=initializers.xavier())
+    model = mlp.mlp([50], w_init=initializers.xavier())
     params, _ = model.init(jax.random.PRNGKey(0), (3072,))
     np.testing.assert_allclose(np.std(params[0]["W"]), 1 / np.sqrt(3072), rtol=0.02)
     np.testing.assert_allclose(np.std(params[2]["W"]), 1 / np.sqrt(50), rtol=0.1)
@@ -163,5 +164,5 @@ def test_a2_initialisation():
 
 
 def test_mlp_structure():
-    names = models.layer_names(models.mlp([5, 4], bn=True).init(jax.random.PRNGKey(0), (3,))[0])
+    names = model_lib.param_names(mlp.mlp([5, 4], bn=True).init(jax.random.PRNGKey(0), (3,))[0])
     assert names == ["W1", "gamma1", "beta1", "W2", "gamma2", "beta2", "W3", "b3"]

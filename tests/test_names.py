@@ -8,7 +8,8 @@ import optax
 import pytest
 
 from conftest import real_data_dir
-from jaxdl import balance, checkpoint, names_convnet, train
+from jaxdl.models import names as names_model
+from jaxdl import balance, checkpoint, train
 from jaxdl.data import names
 from jaxdl.data.download import DataError
 from jaxdl.layers import losses
@@ -84,16 +85,16 @@ def test_fixed_step_batches_cover_each_pass_without_repeats():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    cfg = names_convnet.Config(n1=3, k1=3, n2=3, k2=3)
-    model = names_convnet.build(cfg)
+    cfg = names_model.Config(n1=3, k1=3, n2=3, k2=3)
+    model = names_model.build(cfg)
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"], momentum=0.9),
                                  train.shuffled_batches(2, 4))
     hp = train.as_hparams(lam=0.0, eta=0.01)
-    ts = trainer.init(hp, jax.random.PRNGKey(0), names_convnet.in_shape(cfg))
+    ts = trainer.init(hp, jax.random.PRNGKey(0), names_model.in_shape(cfg))
     history = [{"step": 1.0, "val_loss": 2.5}]
     checkpoint.save(tmp_path / "ckpt.msgpack", ts, history=history, meta={"cfg": "x"})
-    template = trainer.init(hp, jax.random.PRNGKey(1), names_convnet.in_shape(cfg))
+    template = trainer.init(hp, jax.random.PRNGKey(1), names_model.in_shape(cfg))
     restored, h, meta = checkpoint.restore(tmp_path / "ckpt.msgpack", template)
     jax.tree.map(np.testing.assert_array_equal, restored, ts)
     assert h == history and meta == {"cfg": "x"}

@@ -13,7 +13,8 @@ import numpy as np
 import optax
 import pytest
 
-from jaxdl import models, sweep, train
+from jaxdl.models import mlp
+from jaxdl import sweep, train
 from jaxdl.layers import losses
 
 
@@ -25,7 +26,7 @@ def _setup(n=120, d=24, k=4, seed=0):
     Y = np.eye(k, dtype=np.float32)[y]
     data = train.to_device({"X_train": X[:90], "Y_train": Y[:90], "X_val": X[90:],
                             "Y_val": Y[90:]})
-    trainer = train.make_trainer(models.linear(k), losses.softmax_cross_entropy,
+    trainer = train.make_trainer(mlp.linear(k), losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"]), train.shuffled_batches(10, 90))
     return trainer, data
 

@@ -7,7 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from jaxdl import models, train
+from jaxdl.models import mlp
+from jaxdl import train
 from jaxdl.layers import losses
 
 
@@ -22,7 +23,7 @@ def _data(n=200, d=30, k=4, seed=0):
 
 
 def _trainer(grad, data, batch=10, **kw):
-    return train.make_trainer(models.linear(4), losses.softmax_cross_entropy,
+    return train.make_trainer(mlp.linear(4), losses.softmax_cross_entropy,
                               lambda hp: optax.sgd(hp["eta"]),
                               train.shuffled_batches(batch, data["X_train"].shape[0]),
                               grad=grad, **kw)

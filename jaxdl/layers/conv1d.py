@@ -7,17 +7,18 @@ Layouts (batch first; the row-major flatten of each equals the course's column-m
 
   S[j, f] = sum_{t < k, c < d} X[j + t, c] F[c, t, f]
 
-The course's matrices (specs §6.3):
+The course's matrices (DD2424 Assignment 3, the ConvNet option):
   MF = make_mf_matrix(F, n_len), (n_out nf) x (n_len d):  vec(S) = MF vec(X);
   MX = make_mx_matrix(vec(X), d, k, nf), (n_out nf) x (k nf d):  vec(S) = MX vec(F), vec(F) = F(:);
   M^input_{x,k} = input_patches(X, k), n_out x (k d), row j = vec(X[:, j:j+k-1])^T (eq 21).
 
-Backward (specs §6.4): with G = dJ/dS (n_out x nf per example),
+Backward (the same sheet): with G = dJ/dS (n_out x nf per example),
   dvec(F) = sum_i MX_i^T vec(G_i)    (eqs 38/44; the "matrix" form builds MX literally)
           = sum_i vec(M^input_{x_i,k}^T G_i)   (eq 46: the same numbers without I_nf (x) .)
   dvec(X) = MF^T vec(G).
 
-Forms (`conv1d(..., form=...)`), all with hand-written backward passes, all equal (tests):
+Forms, one constructor each (`conv1d_<form>`, or `conv1d(..., form=...)`), all with hand-written
+backward passes, all equal (tests):
   "matrix"      forward MF vec(X); backward MX built every step, as the sheet's eqs 38/44;
   "patches"     forward M^input_{x,k} V_F^T, backward eq 46 (the sheet's efficiency trick b);
   "lax"         forward lax.conv_general_dilated, backward eq 46 (dF as one convolution);
@@ -37,9 +38,6 @@ import numpy as np
 from jaxdl.layers import initializers
 from jaxdl.layers.core import Layer
 from jaxdl.layers.reshape import flatten  # noqa: F401  (re-exported)
-
-FORMS = ("matrix", "patches", "lax", "precomputed", "gather")
-
 
 def filter_matrix(F_dxkxnf: jax.Array) -> jax.Array:
     """V_F (nf x k d): row f = vec(F_f)^T, the column-major flatten of the d x k filter."""
@@ -106,7 +104,7 @@ def gather_grad_per_tap(c_nxl: jax.Array, G_nxjxf: jax.Array, k: int, d: int) ->
     """The "gather" form's dF (d, k, nf): G scattered into the filter columns it came from, as
     one segment sum per tap t over the rows of F_pad[:, t]. G is scattered as it is, without the
     (n, n_out, k, nf) copy that one segment sum over all taps needs: the faster form on the CPU
-    (names loop 0.32 -> 0.22 s, benchmarks/NOTES.md)."""
+    (benchmarks/NOTES.md)."""
     G_rows = G_nxjxf.reshape(-1, G_nxjxf.shape[-1])
     dF_pad = jnp.stack([jax.ops.segment_sum(G_rows, tap_indices(c_nxl, k, t).reshape(-1), d + 1)
                         for t in range(k)], axis=1)
@@ -116,7 +114,7 @@ def gather_grad_per_tap(c_nxl: jax.Array, G_nxjxf: jax.Array, k: int, d: int) ->
 def gather_grad_all_taps(c_nxl: jax.Array, G_nxjxf: jax.Array, k: int, d: int) -> jax.Array:
     """The same dF as one segment sum over all taps (rows c k + t of F_pad viewed as ((d + 1) k,
     nf)): one scatter instead of k, the faster form on a GPU, where this loop is launch-bound
-    (names loop 0.063 -> 0.040 ms a step on an H100)."""
+    (benchmarks/NOTES.md)."""
     nf = G_nxjxf.shape[-1]
     idx = window_indices(c_nxl, k) * k + jnp.arange(k)[None, None, :]  # n, n_out, k
     G_rep = jnp.broadcast_to(G_nxjxf[:, :, None, :], (*idx.shape, nf)).reshape(-1, nf)
@@ -124,85 +122,158 @@ def gather_grad_all_taps(c_nxl: jax.Array, G_nxjxf: jax.Array, k: int, d: int) -
     return dF_pad[:d]
 
 
-def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
-           w_init: initializers.Initializer | None = None, fan_in: int | None = None) -> Layer:
-    """A layer of nf filters of width k (parameter "F", shape d x k x nf, no bias).
+def _filters(key, d: int, k: int, nf: int, w_init, fan_in: int | None) -> dict:
+    """{"F": (d, k, nf)} drawn by w_init (default He) with fan_in (default d k)."""
+    return {"F": (w_init or initializers.he())(key, (d, k, nf), fan_in or d * k, nf)}
 
-    d: channels of the input; needed only for "gather" and "precomputed", whose inputs do not show
-    it (their in_shape is (n_len,) indices and (n_out, k d) patches). Init: w_init (default He)
-    with fan_in (default d k; for one-hot input the sheet's answer is k: sigma = sqrt(2/k)).
-    """
-    if form not in FORMS:
-        raise ValueError(f"unknown conv1d form {form!r}: expected one of {FORMS}")
-    w_init = w_init or initializers.he()
+
+def _windows(n_len: int, k: int) -> int:
+    n_out = n_len - k + 1
+    if n_out < 1:
+        raise ValueError(f"filter width {k} is longer than the input")
+    return n_out
+
+
+def conv1d_matrix(nf: int, k: int, *, w_init: initializers.Initializer | None = None,
+                  fan_in: int | None = None) -> Layer:
+    """Forward MF vec(X); backward with MX built every step, literally as the sheet's eqs 38/44.
+    Input (n_len, d)."""
 
     def init(key, in_shape):
-        if form == "gather":
-            (n_len,), dd = in_shape, d
-            n_out = n_len - k + 1
-        elif form == "precomputed":
-            (n_out, kd), dd = in_shape, d
-            if kd != k * d:
-                raise ValueError(f"precomputed input rows have {kd} entries, expected k d = {k * d}")
-        else:
-            n_len, dd = in_shape
-            n_out = n_len - k + 1
-        if dd is None:
-            raise ValueError(f"conv1d form {form!r} needs d (the one-hot alphabet size)")
-        if n_out < 1:
-            raise ValueError(f"filter width {k} is longer than the input")
-        F = w_init(key, (dd, k, nf), fan_in or dd * k, nf)
-        return {"F": F}, {}, (n_out, nf)
+        n_len, d = in_shape
+        return _filters(key, d, k, nf, w_init, fan_in), {}, (_windows(n_len, k), nf)
 
     def forward(params, state, x, *, train=False, key=None):
-        F = params["F"]
         n = x.shape[0]
-        if form == "matrix":
-            MF = make_mf_matrix(F, x.shape[1])
-            S = (x.reshape(n, -1) @ MF.T).reshape(n, -1, nf)
-        elif form == "patches":
-            S = input_patches(x, k) @ filter_matrix(F).T
-        elif form == "lax":
-            S = jax.lax.conv_general_dilated(x, F.transpose(1, 0, 2), (1,), "VALID",
-                                             dimension_numbers=("NWC", "WIO", "NWC"))
-        elif form == "precomputed":
-            S = x @ filter_matrix(F).T
-        else:  # gather: F padded with a zero row for the empty columns past a name's end
-            # one lookup per tap, summed: XLA fuses the k gathers and adds into one loop (with
-            # one (n, n_out, k, nf) gather reduced over k, the names loop took 1.26x as long)
-            F_pad = jnp.concatenate([F, jnp.zeros((1, k, nf), F.dtype)])
-            S = sum(F_pad[tap_indices(x, k, t), t] for t in range(k))
+        S = (x.reshape(n, -1) @ make_mf_matrix(params["F"], x.shape[1]).T).reshape(n, -1, nf)
         return S, x, state
 
     def backward(params, x, G_nxjxf):
         F = params["F"]
-        dd = F.shape[0]
-        n = G_nxjxf.shape[0]
-        if form == "matrix":
-            g = G_nxjxf.reshape(n, -1)
-            MX = jax.vmap(lambda xv: make_mx_matrix(xv, dd, k, nf))(x.reshape(n, -1))
-            dvecF = jnp.einsum("nr,nrc->c", g, MX)  # sum_i vec(G_i)^T MX_i
-            dF = filters_from_matrix(dvecF.reshape(nf, k * dd), dd)
-            dx = (g @ make_mf_matrix(F, x.shape[1])).reshape(x.shape)
-            return dx, {"F": dF}
-        if form == "gather":
-            scatter = (gather_grad_per_tap if jax.default_backend() == "cpu"
-                       else gather_grad_all_taps)
-            return None, {"F": scatter(x, G_nxjxf, k, dd)}  # no gradient for integer input
-        dP = G_nxjxf @ filter_matrix(F)
-        dx = dP if form == "precomputed" else fold_patches(dP, k, dd)
-        if form == "lax":
-            # eq 46's sum as one convolution in XLA CPU's canonical form (Eigen, no transposes
-            # back): channels c as the batch, examples n as the contracted features, G as the
-            # kernel. dF[c, t, f] = sum_{n, j} x[n, j + t, c] G[n, j, f].
-            dF = jax.lax.conv_general_dilated(
-                x.transpose(2, 1, 0), G_nxjxf.transpose(1, 0, 2), (1,), "VALID",
-                dimension_numbers=("NWC", "WIO", "NWC"))
-            return dx, {"F": dF}
-        P = x if form == "precomputed" else input_patches(x, k)
-        # eq 46 summed over the batch: V = sum_i M^input_{x_i,k}^T G_i, i.e. dV_F = G^T P
-        dV = jnp.einsum("njf,njq->fq", G_nxjxf, P)
-        return dx, {"F": filters_from_matrix(dV, dd)}
+        d, n = F.shape[0], G_nxjxf.shape[0]
+        g = G_nxjxf.reshape(n, -1)
+        MX = jax.vmap(lambda xv: make_mx_matrix(xv, d, k, nf))(x.reshape(n, -1))
+        dvecF = jnp.einsum("nr,nrc->c", g, MX)  # sum_i vec(G_i)^T MX_i
+        dx = (g @ make_mf_matrix(F, x.shape[1])).reshape(x.shape)
+        return dx, {"F": filters_from_matrix(dvecF.reshape(nf, k * d), d)}
 
     return Layer(init, forward, backward)
 
+
+def _patches_grads(F, P_nxjxq, G_nxjxf):
+    """eq 46 summed over the batch: dV_F = sum_i G_i^T M^input_{x_i,k}; and dP = G V_F."""
+    d = F.shape[0]
+    dV = jnp.einsum("njf,njq->fq", G_nxjxf, P_nxjxq)
+    return G_nxjxf @ filter_matrix(F), {"F": filters_from_matrix(dV, d)}
+
+
+def conv1d_patches(nf: int, k: int, *, w_init: initializers.Initializer | None = None,
+                   fan_in: int | None = None) -> Layer:
+    """Forward M^input_{x,k} V_F^T, backward eq 46 (the sheet's efficiency trick b).
+    Input (n_len, d)."""
+
+    def init(key, in_shape):
+        n_len, d = in_shape
+        return _filters(key, d, k, nf, w_init, fan_in), {}, (_windows(n_len, k), nf)
+
+    def forward(params, state, x, *, train=False, key=None):
+        return input_patches(x, k) @ filter_matrix(params["F"]).T, x, state
+
+    def backward(params, x, G_nxjxf):
+        F = params["F"]
+        dP, grads = _patches_grads(F, input_patches(x, k), G_nxjxf)
+        return fold_patches(dP, k, F.shape[0]), grads
+
+    return Layer(init, forward, backward)
+
+
+def conv1d_precomputed(nf: int, k: int, d: int, *,
+                       w_init: initializers.Initializer | None = None,
+                       fan_in: int | None = None) -> Layer:
+    """The input is M^input_{x,k} itself, (n_out, k d), precomputed once per name (trick a);
+    d is the one-hot alphabet size, which the input's shape does not show."""
+
+    def init(key, in_shape):
+        n_out, kd = in_shape
+        if kd != k * d:
+            raise ValueError(f"precomputed input rows have {kd} entries, expected k d = {k * d}")
+        return _filters(key, d, k, nf, w_init, fan_in), {}, (n_out, nf)
+
+    def forward(params, state, x, *, train=False, key=None):
+        return x @ filter_matrix(params["F"]).T, x, state
+
+    def backward(params, x, G_nxjxf):
+        return _patches_grads(params["F"], x, G_nxjxf)
+
+    return Layer(init, forward, backward)
+
+
+def conv1d_lax(nf: int, k: int, *, w_init: initializers.Initializer | None = None,
+               fan_in: int | None = None) -> Layer:
+    """Forward lax.conv_general_dilated, backward eq 46 with dF as one convolution.
+    Input (n_len, d)."""
+
+    def init(key, in_shape):
+        n_len, d = in_shape
+        return _filters(key, d, k, nf, w_init, fan_in), {}, (_windows(n_len, k), nf)
+
+    def forward(params, state, x, *, train=False, key=None):
+        S = jax.lax.conv_general_dilated(x, params["F"].transpose(1, 0, 2), (1,), "VALID",
+                                         dimension_numbers=("NWC", "WIO", "NWC"))
+        return S, x, state
+
+    def backward(params, x, G_nxjxf):
+        F = params["F"]
+        dx = fold_patches(G_nxjxf @ filter_matrix(F), k, F.shape[0])
+        # eq 46's sum as one convolution in XLA CPU's canonical form (no transposes back):
+        # channels c as the batch, examples n as the contracted features, G as the kernel.
+        # dF[c, t, f] = sum_{n, j} x[n, j + t, c] G[n, j, f].
+        dF = jax.lax.conv_general_dilated(
+            x.transpose(2, 1, 0), G_nxjxf.transpose(1, 0, 2), (1,), "VALID",
+            dimension_numbers=("NWC", "WIO", "NWC"))
+        return dx, {"F": dF}
+
+    return Layer(init, forward, backward)
+
+
+def conv1d_gather(nf: int, k: int, d: int, *, w_init: initializers.Initializer | None = None,
+                  fan_in: int | None = None) -> Layer:
+    """The input is the names' character indices (n_len,), index d marking the empty columns past
+    a name's end. With one-hot input S[j, f] = sum_t F[c_{j+t}, t, f] is a lookup of filter
+    columns, and dF a scatter-add of G into those columns (trick a taken to its limit)."""
+
+    def init(key, in_shape):
+        (n_len,) = in_shape
+        return _filters(key, d, k, nf, w_init, fan_in), {}, (_windows(n_len, k), nf)
+
+    def forward(params, state, x, *, train=False, key=None):
+        F = params["F"]
+        F_pad = jnp.concatenate([F, jnp.zeros((1, k, nf), F.dtype)])  # zero row: empty column
+        # one lookup per tap, summed: XLA fuses the k gathers and adds into one loop
+        return sum(F_pad[tap_indices(x, k, t), t] for t in range(k)), x, state
+
+    def backward(params, x, G_nxjxf):
+        scatter = (gather_grad_per_tap if jax.default_backend() == "cpu"
+                   else gather_grad_all_taps)
+        return None, {"F": scatter(x, G_nxjxf, k, d)}  # no gradient for integer input
+
+    return Layer(init, forward, backward)
+
+
+FORMS = {"matrix": conv1d_matrix, "patches": conv1d_patches, "lax": conv1d_lax,
+         "precomputed": conv1d_precomputed, "gather": conv1d_gather}
+NEEDS_D = ("precomputed", "gather")  # their inputs do not show the alphabet size
+
+
+def conv1d(nf: int, k: int, form: str = "patches", *, d: int | None = None,
+           w_init: initializers.Initializer | None = None, fan_in: int | None = None) -> Layer:
+    """A layer of nf filters of width k (parameter "F", shape d x k x nf, no bias) in the named
+    form. d: the one-hot alphabet size, needed by "gather" and "precomputed" only. Init: w_init
+    (default He) with fan_in (default d k; for one-hot input the sheet's answer is k)."""
+    if form not in FORMS:
+        raise ValueError(f"unknown conv1d form {form!r}: expected one of {tuple(FORMS)}")
+    if form in NEEDS_D:
+        if d is None:
+            raise ValueError(f"conv1d form {form!r} needs d (the one-hot alphabet size)")
+        return FORMS[form](nf, k, d, w_init=w_init, fan_in=fan_in)
+    return FORMS[form](nf, k, w_init=w_init, fan_in=fan_in)

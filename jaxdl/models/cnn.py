@@ -1,5 +1,5 @@
-"""The FMAN45 starter CNNs exactly as specs section 7.2 gives them, our improved CIFAR-10 net, and
-per-layer parameter counts."""
+"""The FMAN45 Assignment 3 starter CNNs exactly as mnist_starter.m / cifar10_starter.m give them,
+our improved CIFAR-10 net, and per-layer parameter counts."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Sequence
 
 import jax
 
+from jaxdl import model as model_lib
 from jaxdl.layers import conv2d, dense, flatten, initializers, maxpool, relu
 from jaxdl.layers.core import Layer
 
 
-def starter(dataset: str) -> list[Layer]:
+def starter(dataset: str) -> model_lib.Model:
     """mnist_starter.m / cifar10_starter.m: conv5x5x16 pad 2, ReLU, pool, conv5x5x16 pad 2, ReLU,
     [pool on MNIST only], FC 10; weights randn / sqrt(fan/2) with the sheets' quirks (the MNIST
     first layer's sqrt(5*5*3/2) [sic], CIFAR-10's extra 0.1 on the convolutions); biases 0."""
@@ -30,10 +31,12 @@ def starter(dataset: str) -> list[Layer]:
               conv2d(16, 5, pad=2, w_init=initializers.normal(std2)), relu()]
     if pool2:
         layers.append(maxpool(2))
-    return layers + [flatten(), dense(10, initializers.normal(1 / math.sqrt(fc_fan / 2)))]
+    return model_lib.sequential(
+        layers + [flatten(), dense(10, initializers.normal(1 / math.sqrt(fc_fan / 2)))])
 
 
-def improved(widths: Sequence[int] = (32, 64, 128), convs_per_block: int = 1) -> list[Layer]:
+def improved(widths: Sequence[int] = (32, 64, 128), convs_per_block: int = 1
+             ) -> model_lib.Model:
     """Our CIFAR-10 net: blocks of [conv3x3 pad 1, ReLU] x convs_per_block then 2x2 max-pool, the
     widths doubling (32-64-128 by default: 32 -> 16 -> 8 -> 4 pixels), then FC 10. He init."""
     layers: list[Layer] = []
@@ -41,13 +44,13 @@ def improved(widths: Sequence[int] = (32, 64, 128), convs_per_block: int = 1) ->
         for _ in range(convs_per_block):
             layers += [conv2d(width, 3, pad=1), relu()]
         layers.append(maxpool(2))
-    return layers + [flatten(), dense(10, initializers.xavier())]
+    return model_lib.sequential(layers + [flatten(), dense(10, initializers.xavier())])
 
 
-def parameter_counts(layers: Sequence[Layer], in_shape: tuple[int, ...]) -> list[tuple[str, int]]:
+def parameter_counts(model: model_lib.Model, in_shape: tuple[int, ...]) -> list[tuple[str, int]]:
     """[(layer description, number of parameters)] for the layers that have parameters."""
     rows, shape = [], tuple(in_shape)
-    for i, layer in enumerate(layers):
+    for i, layer in enumerate(model.layers):
         params, _, out_shape = layer.init(jax.random.PRNGKey(0), shape)
         if params:
             kind = "conv" if "F" in params else "dense"

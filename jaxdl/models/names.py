@@ -1,4 +1,5 @@
-"""The surname ConvNet of DD2424 A3 (specs §6.2, §6.5), and its input in each conv1d form.
+"""The surname ConvNet of DD2424 Assignment 3 (the ConvNet option), and its input in each conv1d
+form.
 
     X(1) = max(0, conv(X, F1)),  X(2) = max(0, conv(X(1), F2)),  s = W vec(X(2)),  p = softmax(s)
 
@@ -20,7 +21,7 @@ from jaxdl.layers.activations import relu
 from jaxdl.layers.conv1d import conv1d, flatten, input_patches
 
 LAYER1_FORMS = ("gather", "precomputed", "patches", "lax", "matrix")
-LAYER2_FORMS = ("patches", "lax", "matrix")
+LAYER2_FORMS = ("patches", "lax", "matrix")  # layer 2 sees real-valued (n_out, n1) input
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Config:
     n_len: int = 19
     n_classes: int = 18
     form1: str = "gather"
-    form2: str = "lax"  # the fastest on the CPU (benchmarks/NOTES.md, issue 9d)
+    form2: str = "lax"  # the fastest on the CPU (benchmarks/NOTES.md)
 
     @property
     def fsize(self) -> int:
