@@ -1,4 +1,8 @@
-"""Figures: training curves, weight montages, confusion matrices, histograms (matplotlib, Agg)."""
+"""Figures: training curves, weight montages, confusion matrices, histograms.
+
+Made through matplotlib's object API (`matplotlib.figure.Figure`), never pyplot: importing this
+module leaves the global backend alone, so a notebook's display keeps working.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,22 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxdl.results import atomic_write_bytes  # noqa: E402
+from jaxdl.results import atomic_write_bytes
 
 
-def save(fig, path: str | os.PathLike) -> Path:
-    """Saves a figure as PNG atomically and closes it."""
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs) -> tuple[Figure, object]:
+    """A figure and its axes (as pyplot.subplots returns them), without pyplot's global state."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def save(fig: Figure, path: str | os.PathLike) -> Path:
+    """Saves a figure as PNG atomically."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return Path(path)
 
@@ -28,7 +34,7 @@ def save(fig, path: str | os.PathLike) -> Path:
 def curves(history: Sequence[dict], keys: Sequence[str], path, *, x: str = "epoch",
            title: str = "", ylabel: str = "") -> Path:
     """One line per history key (e.g. train_cost, val_cost) against `x` (epoch or step)."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     xs = [h[x] for h in history]
     for k in keys:
         ax.plot(xs, [h[k] for h in history], label=k.replace("_", " "))
@@ -44,7 +50,7 @@ def curve_panels(history: Sequence[dict], path, *, x: str = "epoch", title: str 
                  panels: Sequence[str] = ("cost", "loss", "accuracy"),
                  splits: Sequence[str] = ("train", "val")) -> Path:
     """Side-by-side panels (cost, loss, accuracy), train and val in each, as in the sheets' figures."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
+    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
     xs = [h[x] for h in history]
     for ax, panel in zip(np.atleast_1d(axes), panels):
         for split in splits:
@@ -67,7 +73,7 @@ def image_montage(images_nxhxwxc: np.ndarray, path, *, titles: Sequence[str] | N
     n = len(images)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.45 * nrows + 0.3), squeeze=False)
+    fig, axes = subplots(nrows, ncols, figsize=(1.3 * ncols, 1.45 * nrows + 0.3), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -89,7 +95,7 @@ def confusion(C: np.ndarray, labels: Sequence[str], path, *, title: str = "",
     C = np.asarray(C, np.float64)
     shown = C / np.maximum(C.sum(axis=1, keepdims=True), 1) if normalise else C
     k = len(labels)
-    fig, ax = plt.subplots(figsize=(0.45 * k + 2.5, 0.45 * k + 2))
+    fig, ax = subplots(figsize=(0.45 * k + 2.5, 0.45 * k + 2))
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else None)
     ax.set_xticks(range(k), labels, rotation=90, fontsize=7)
     ax.set_yticks(range(k), labels, fontsize=7)
@@ -108,7 +114,7 @@ def confusion(C: np.ndarray, labels: Sequence[str], path, *, title: str = "",
 def histograms(groups: dict[str, np.ndarray], path, *, bins: int = 30, title: str = "",
                xlabel: str = "") -> Path:
     """Overlaid histograms, one per named group."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     for name, values in groups.items():
         ax.hist(np.asarray(values), bins=bins, range=(0, 1), alpha=0.55, label=name)
     ax.set_xlabel(xlabel)

@@ -20,12 +20,21 @@ import jax
 import numpy as np
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Writes to a temporary file in the same folder, then renames: readers never see half a file."""
+    """Writes to a temporary file in the same folder, then renames: readers never see half a file.
+    The file gets the mode a plain open() would give it (0666 less the umask, e.g. 0644), not the
+    temporary file's private 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
