@@ -1,4 +1,5 @@
-"""DD2424 Assignment 3 surnames: loading, the one-hot encoding, and encoding new names (specs §6.1).
+"""DD2424 Assignment 3 surnames (the ConvNet option): loading, the one-hot encoding, and encoding
+new names.
 
 Files (the course's 20 050-name edition): `ascii_names.txt` ("Name label" per line, label 1..18,
 names may contain spaces, sorted by label), `category_labels.txt` ("1 Arabic" ...) and
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import unicodedata
 from pathlib import Path
 from typing import Sequence
 
@@ -27,6 +29,19 @@ from jaxdl.data import download
 from jaxdl.data.download import DataError
 
 UNKNOWN_POLICIES = ("drop", "error")
+# Letters NFKD does not decompose into an ASCII base letter and a combining mark.
+_LETTERS = {"ß": "ss", "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
+            "ı": "i", "ħ": "h"}
+_SEPARATORS = "-‐‑–—_"  # hyphens and dashes: the data separates a name's parts by a space
+
+
+def transliterate(text: str) -> str:
+    """Latin letters with accents or strokes -> their ASCII letters (NFKD, then the marks
+    dropped): "núñez" -> "nunez", "dvořák" -> "dvorak", "müller" -> "muller", "straße" ->
+    "strasse"; hyphens and dashes -> a space. Other characters are left as they are."""
+    text = "".join(" " if c in _SEPARATORS else _LETTERS.get(c, c) for c in text)
+    return "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c))
 TRUNCATE_POLICIES = ("last", "first", "error")
 
 
@@ -147,13 +162,19 @@ def clean_name(name: str, alphabet: Alphabet, *, unknown: str = "drop",
                truncate: str = "last") -> tuple[str, list[str]]:
     """Lower-cases a new name and makes it encodable; returns (name, notes saying what changed).
 
-    unknown:  "drop" removes characters outside the alphabet (e.g. accents, digits), "error" raises.
+    Letters outside the alphabet are first transliterated (`transliterate`: ú -> u, ß -> ss,
+    hyphens -> space), each change noted; then
+    unknown:  "drop" removes characters still outside the alphabet (e.g. digits), "error" raises.
     truncate: names longer than n_len keep their "last" n_len characters (suffixes such as -ov,
               -ez, -escu carry most of the signal) or their "first"; "error" raises.
     """
     if unknown not in UNKNOWN_POLICIES or truncate not in TRUNCATE_POLICIES:
         raise ValueError(f"unknown in {UNKNOWN_POLICIES}, truncate in {TRUNCATE_POLICIES}")
     notes, text = [], " ".join(name.lower().split())
+    ascii_text = " ".join(transliterate(text).split())
+    if ascii_text != text:
+        notes.append(f"{name!r}: transliterated to {ascii_text!r}")
+        text = ascii_text
     bad = sorted({c for c in text if c not in alphabet.chars})
     if bad:
         message = (f"{name!r}: characters {''.join(bad)!r} are not in the alphabet "
