@@ -43,10 +43,10 @@ def test_new_names_policies():
     alphabet = names.Alphabet(" 'abcdefghijklmnopqrstuvwxyz", 19)
     idx, notes = names.encode_new(["De Fenza"], alphabet)
     assert notes == [] and list(idx[0, :9]) == [5, 6, 0, 7, 6, 15, 27, 2, 28]
-    text, notes = names.clean_name("Müller", alphabet)
-    assert text == "mller" and "'ü'" in notes[0]
+    text, notes = names.clean_name("Mül1er", alphabet)  # ü transliterated, 1 dropped
+    assert text == "muler" and "transliterated" in notes[0] and "'1'" in notes[1]
     with pytest.raises(ValueError, match="not in the alphabet"):
-        names.clean_name("Müller", alphabet, unknown="error")
+        names.clean_name("Mül1er", alphabet, unknown="error")
     text, notes = names.clean_name("Wolfeschlegelsteinhausen", alphabet)
     assert text == "schlegelsteinhausen" and "kept the last 19" in notes[0]
     assert names.clean_name("Wolfeschlegelsteinhausen", alphabet, truncate="first")[0] == \

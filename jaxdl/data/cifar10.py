@@ -41,13 +41,23 @@ def read_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        labels = np.asarray(batch[b"labels"], dtype=np.int32)
+        raw = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"])
     except FileNotFoundError as e:
         raise DataError(f"CIFAR-10 batch file not found: {path}") from e
     except Exception as e:  # truncated pickle, wrong keys, not a pickle at all
         raise DataError(f"corrupt or unreadable CIFAR-10 batch file {path}: "
                         f"{type(e).__name__}: {e}") from e
+    if not np.issubdtype(raw.dtype, np.integer):
+        raise DataError(f"CIFAR-10 batch file {path} holds {raw.dtype} pixels; expected integers "
+                        "0..255 (uint8), as the official batches")
+    if raw.size and (raw.min() < 0 or raw.max() > 255):
+        raise DataError(f"CIFAR-10 batch file {path} has pixel values {raw.min()}..{raw.max()}; "
+                        "expected 0..255")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"CIFAR-10 batch file {path} holds {labels.dtype} labels; expected "
+                        "integers 0..9")
+    data, labels = raw.astype(np.uint8), labels.astype(np.int32)
     if data.ndim != 2 or data.shape[1] != DIM or len(labels) != len(data):
         raise DataError(f"CIFAR-10 batch file {path} has data of shape {data.shape} and "
                         f"{len(labels)} labels; expected n x {DIM} and n labels")
@@ -62,9 +72,13 @@ def label_names(data_dir: str | os.PathLike | None = None) -> list[str]:
     try:
         with open(path, "rb") as f:
             meta = pickle.load(f, encoding="bytes")
-        return [n.decode() for n in meta[b"label_names"]]
+        names = [n.decode() for n in meta[b"label_names"]]
     except Exception as e:
         raise DataError(f"corrupt or unreadable CIFAR-10 meta file {path}: {e}") from e
+    if len(names) != N_CLASSES or not all(names):
+        raise DataError(f"CIFAR-10 meta file {path} names {len(names)} classes; expected "
+                        f"{N_CLASSES} non-empty names")
+    return names
 
 
 def load_batches(names: tuple[str, ...], data_dir: str | os.PathLike | None = None

@@ -52,6 +52,9 @@ def load(split: str, data_dir: str | os.PathLike | None = None) -> tuple[np.ndar
     labels = parse_idx(read_gzip(label_path), label_path)
     if images.ndim != 3 or labels.ndim != 1:
         raise DataError(f"MNIST files {image_path} / {label_path} are swapped or of the wrong kind")
+    if images.shape[1:] != (28, 28):
+        raise DataError(f"MNIST images file {image_path} holds {images.shape[1]} x "
+                        f"{images.shape[2]} images; expected 28 x 28")
     if images.shape[0] != labels.shape[0]:
         raise DataError(f"MNIST {split}: {images.shape[0]} images in {image_path} but "
                         f"{labels.shape[0]} labels in {label_path}")

@@ -130,13 +130,21 @@ def load(data_dir: str | os.PathLike | None = None) -> NamesData:
         val_idx = np.asarray(_read(folder, "Validation_Inds.txt").split(), np.int64) - 1
     except ValueError as e:
         raise DataError(f"{folder / 'Validation_Inds.txt'}: not a list of integers ({e})") from e
+    if val_idx.size == 0:
+        raise DataError(f"{folder / 'Validation_Inds.txt'}: holds no indices (an empty file)")
     if val_idx.min() < 0 or val_idx.max() >= len(names) or len(set(val_idx)) != len(val_idx):
         raise DataError(f"{folder / 'Validation_Inds.txt'}: indices must be distinct and in "
                         f"1..{len(names)}")
     if y.max() >= len(class_names):
         raise DataError(f"{folder / 'ascii_names.txt'}: label {y.max() + 1} but only "
                         f"{len(class_names)} categories")
-    return NamesData(names, y, class_names, val_idx, build_alphabet(names))
+    data = NamesData(names, y, class_names, val_idx, build_alphabet(names))
+    missing = [class_names[k] for k in np.flatnonzero(
+        class_counts(data.y[data.train_idx], data.n_classes) == 0)]
+    if missing:
+        raise DataError(f"{folder / 'ascii_names.txt'}: no training names (outside "
+                        f"Validation_Inds.txt) for the classes {missing}")
+    return data
 
 
 def to_indices(names: Sequence[str], alphabet: Alphabet) -> np.ndarray:
