@@ -303,32 +303,6 @@ def cnn_workload(X, Y, grad):
     return impls, batch_indices(len(Xm), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
 
 
-def time_variants(runs: dict, idx: np.ndarray, repeats: int, hlo_dir: str, header: str) -> None:
-    """The variant timers' shared part (cnn_variants.py, names_variants.py): each JaxRun's HLO
-    written to hlo_dir (if given), every variant checked against runs["base"] (rtol 1e-4), then
-    timed interleaved; prints the median (min) milliseconds per step."""
-    if hlo_dir:
-        os.makedirs(hlo_dir, exist_ok=True)
-        for name, jx in runs.items():
-            with open(os.path.join(hlo_dir, f"{name}.hlo"), "w") as f:
-                f.write(jx.compiled[idx.shape].as_text())
-    ref = runs["base"](idx)
-    for name, jx in runs.items():
-        np.testing.assert_allclose(jx(idx), ref, rtol=1e-4, err_msg=name)
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, jx in runs.items():
-            t0 = time.perf_counter()
-            jx(idx)
-            times[name].append(time.perf_counter() - t0)
-    steps = len(idx)
-    print(f"{header}; {steps} steps; median (min) ms per step of {repeats}; "
-          f"load {os.getloadavg()[0]:.2f}")
-    for name, t in times.items():
-        print(f"  {name:<20} {1e3 * statistics.median(t) / steps:7.3f} "
-              f"({1e3 * min(t) / steps:.3f})")
-
-
 # name: (title, build(X, Y, grad) -> (implementations, minibatch index sequence, matmul FLOPs))
 WORKLOADS = {"a1": ("A1 linear classifier, 4000 steps, batch 100, 3072 -> 10", a1_workload),
              "mlp": ("A3 3-layer BN MLP 3072-50-50-10, 900 steps, batch 100, cyclical eta",
