@@ -1,7 +1,7 @@
-"""Plain reference implementations of the benchmark workloads: vectorised numpy with the sheets'
-hand-written gradients, and PyTorch (CPU, autograd). Each takes the same initial parameters and
-the same minibatch index sequence as the jaxdl run, and returns the per-step training costs, so
-the benchmark can check that every implementation computes the same function before timing it.
+"""Plain reference implementations of the benchmark workloads: vectorised numpy with hand-written
+gradients, and PyTorch (CPU, autograd). Each takes the same initial parameters and the same
+minibatch index sequence as the jaxdl run, and returns the per-step training costs, so the
+benchmark can check that every implementation computes the same function before timing it.
 
 Layout as in jaxdl: samples are rows, W is (out, in).
 """
@@ -12,7 +12,7 @@ import numpy as np
 
 
 def cyclical_eta(t, eta_min, eta_max, n_s):
-    """The sheet's triangular schedule at update t (t = 0 is the first update)."""
+    """The cyclical (triangular) learning rate at update t (t = 0 is the first update)."""
     phase = (t % (2 * n_s)) / n_s
     return eta_min + (phase if phase <= 1 else 2 - phase) * (eta_max - eta_min)
 
@@ -43,7 +43,8 @@ def np_mlp_bn(params, X, Y, idx, lam, eta_min, eta_max, n_s, eps=1e-8):
     """A3: [dense (no bias) -> BN -> relu] x (k-1) -> dense, softmax CE, cyclical SGD.
 
     params: the jaxdl list [dense, bn, relu, dense, bn, relu, ..., dense] of dicts.
-    BN backward is the sheet's BatchNormBackPass (specs 5.1).
+    BN's backward pass by hand: with G the gradient at gamma s_hat, sigma = sqrt(var + eps) and
+    D = s - mu, dS = G / sigma - mean(G / sigma) - D sum(G D) / (n sigma^3) (sums over the batch).
     """
     dense = [{k: v.copy() for k, v in p.items()} for p in params if "W" in p]
     bns = [{k: v.copy() for k, v in p.items()} for p in params if "gamma" in p]
@@ -152,7 +153,8 @@ def _filter_matrix(F_cxkxf):
 
 
 def np_names_convnet(params, X_nxlxd, Y, idx, eta, rho=0.9):
-    """The ConvNet on one-hot input (n, n_len, d), hand-written backward (eq 46 form)."""
+    """The ConvNet on one-hot input (n, n_len, d), hand-written backward (dF as eq 46
+    of jaxdl/layers/conv1d.py: the patches' transpose times G)."""
     F1, F2, W = (params[0]["F"].copy(), params[2]["F"].copy(), params[5]["W"].copy())
     m = [np.zeros_like(F1), np.zeros_like(F2), np.zeros_like(W)]
     k1, k2 = F1.shape[1], F2.shape[1]

@@ -1,18 +1,21 @@
 """The speed suite: every training workload in jaxdl against numpy and PyTorch, in one process.
 
-    python benchmarks/run.py [--repeats 5] [--threads 1] [--only a1,mlp] [--out bench.json]
+    python benchmarks/run.py [--repeats 5] [--threads 1] [--only a1,mlp] [--grad autodiff]
+        [--out bench.json]
 
-For each workload the implementations start from the same parameters and follow the same
-minibatch index sequence; before anything is timed, each is checked to compute the same function
-(the per-step training costs of the first --check_steps steps agree to float32 tolerance). Then
-they are timed interleaved (J N T J N T ...; these machines drift) and medians are reported:
-seconds of the training loop (jaxdl's compile apart), achieved GFLOP/s from an analytic count of
-the matmul FLOPs, the fraction of a measured float32 matmul ceiling, and ratios. PyTorch is used
-when installed (`pip install torch==2.13.0`), else skipped with a note.
+Workloads (--only): a1, mlp, names, sweep, cnn (see WORKLOADS). For each, the implementations
+start from the same parameters and follow the same minibatch index sequence; before anything is
+timed, each is checked to compute the same function (the per-step training costs of the first
+--check_steps steps agree to float32 tolerance). Then they are timed interleaved (J N T J N T ...;
+these machines drift) and medians are reported: seconds of the training loop (jaxdl's compile
+apart), achieved GFLOP/s from an analytic count of the matmul FLOPs, the fraction of a measured
+float32 matmul ceiling, and ratios. PyTorch is used when installed (`pip install torch==2.13.0`),
+else skipped with a note. Real data (CIFAR-10 batch 1, MNIST, the surnames) when JAXDL_DATA_DIR
+has it, else random data of the same shapes.
 
 JAX exposes one CPU device per core (--cpu_devices), and the vmapped sweep shards its members over
 them as `jaxdl.sweep.run` does (row `jaxdl`; `jaxdl_one_device` is the same sweep on one device).
-The other workloads run on one device.
+The other workloads run on one device. `--threads N` runs the whole process on N CPUs (pin.py).
 """
 
 from __future__ import annotations
@@ -25,68 +28,60 @@ import statistics
 import sys
 import time
 
-from pin import pin_threads
-
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--repeats", type=int, default=5)
-parser.add_argument("--threads", type=int, default=0, help="0: each library's default")
-parser.add_argument("--only", default="", help="comma-separated workloads")
-parser.add_argument("--check_steps", type=int, default=20)
-parser.add_argument("--precision", default="highest",
-                    help="jax_default_matmul_precision: 'highest' keeps float32 matmuls and convs "
-                         "float32 on GPUs too (their default, TF32, fails the same-function check: "
-                         "on an H100 with real CIFAR-10 the MLP's, the sweep's and the CNN's); "
-                         "'default' times the TF32 path as far as the check lets it")
-parser.add_argument("--cpu_devices", type=int, default=0,
-                    help="CPU devices JAX exposes (0: one per core, or 1 with --threads); the "
-                         "vmapped sweep shards its members over them as jaxdl.sweep.run does, "
-                         "the other workloads use one")
-parser.add_argument("--out", default="")
-args = parser.parse_args()
-if args.cpu_devices < 0:
-    parser.error("--cpu_devices must be >= 0")
-if args.threads:
-    pin_threads(args.threads)
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's jaxdl, not an installed one
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-
-# one CPU device per core, unless --threads pins each library to fewer threads
-jax.config.update("jax_num_cpu_devices",
-                  args.cpu_devices or (1 if args.threads else os.cpu_count() or 1))
-
-if args.precision != "default":
-    jax.config.update("jax_default_matmul_precision", args.precision)
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import references as ref  # noqa: E402
-from jaxdl.models import cnn, mlp, names as names_model
-from jaxdl import schedules, sweep, train  # noqa: E402
+from pin import pin_threads  # noqa: E402
+from jaxdl import optimizers, sweep, train  # noqa: E402
+from jaxdl.data import cifar10, mnist, names as names_lib  # noqa: E402
+from jaxdl.data.download import DataError  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
+from jaxdl.models import cnn, mlp, names as names_model  # noqa: E402
 
 try:
-    import torch  # noqa: E402
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    import torch
 except ImportError:
     torch = None
 
 
-def data(n=10000, d=3072, k=10, seed=0):
-    """Standardised CIFAR-10 batch 1 when available (the real workload), else random data."""
+def setup(threads: int = 0, cpu_devices: int = 0, precision: str = "highest") -> None:
+    """Configures the process before any computation: pins it to `threads` CPUs (0: leave it; this
+    may restart the process, see pin.py), gives JAX `cpu_devices` CPU devices (0: one per core, or
+    one with --threads) and sets JAX's default matmul precision ("default" leaves it)."""
+    if threads:
+        pin_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+    jax.config.update("jax_num_cpu_devices",
+                      cpu_devices or (1 if threads else os.cpu_count() or 1))
+    if precision != "default":
+        jax.config.update("jax_default_matmul_precision", precision)
+
+
+def real_or_random(name, load, shape, k, n, seed=0):
+    """(X, Y, source): load() -> (X, Y) and source `name` when the data is found, else n
+    standard-normal samples of `shape` with random one-hot labels over k classes ("random")."""
     try:
-        from jaxdl.data import cifar10
-        s = cifar10.load_splits("a1", os.environ.get("JAXDL_DATA_DIR"))["train"]
-        return s.X[:n], s.Y[:n], "cifar10"
-    except Exception:
+        return (*load(), name)
+    except DataError:
         rng = np.random.default_rng(seed)
-        return (rng.normal(size=(n, d)).astype(np.float32),
+        return (rng.normal(size=(n, *shape)).astype(np.float32),
                 np.eye(k, dtype=np.float32)[rng.integers(0, k, n)], "random")
+
+
+def data(n=10000):
+    """Standardised CIFAR-10 batch 1 (the A1 split's training set), else random data."""
+    def load():
+        s = cifar10.load_splits("a1", os.environ.get("JAXDL_DATA_DIR"))["train"]
+        return s.X[:n], s.Y[:n]
+    return real_or_random("cifar10", load, (3072,), 10, n)
 
 
 def batch_indices(n, steps, batch, seed=0):
@@ -113,11 +108,13 @@ def matmul_ceiling(n=2048, reps=10):
 
 class JaxRun:
     """jaxdl's training loop for one workload: a jitted lax.scan of trainer.step over the index
-    sequence, compiled once (timed apart); `steps(idx)` returns per-step costs. With vmapped_hp
-    and a mesh, the members are sharded over the mesh's devices (jaxdl.sweep.run's layout)."""
+    sequence, compiled once with `options` (the training programs' compiler options; timed apart);
+    `run(idx)` returns per-step costs. With vmapped_hp and a mesh, the members are sharded over the
+    mesh's devices (jaxdl.sweep.run's layout)."""
 
     def __init__(self, trainer, hp, params, X, Y, vmapped_hp=False, mesh=None):
         self.trainer, self.hp = trainer, hp
+        self.options = train.compiler_options()
         ts = trainer.init(jax.tree.map(lambda v: v[0], hp) if vmapped_hp else hp,
                           jax.random.PRNGKey(0), X.shape[1:])
         self.ts = ts.replace(params=jax.tree.map(jnp.asarray, params))
@@ -143,11 +140,11 @@ class JaxRun:
         return jax.device_put(jnp.asarray(idx), self.replicated)
 
     def compile(self, idx):
+        """Compiles the loop for idx's shape (once); returns the seconds it took."""
         t0 = time.perf_counter()
-        key = idx.shape
-        if key not in self.compiled:
-            self.compiled[key] = self.fn.lower(self.ts, self.hp, self.X, self.Y, self._idx(idx)
-                                               ).compile(train.compiler_options())
+        if idx.shape not in self.compiled:
+            self.compiled[idx.shape] = self.fn.lower(self.ts, self.hp, self.X, self.Y,
+                                                     self._idx(idx)).compile(self.options)
         return time.perf_counter() - t0
 
     def __call__(self, idx):
@@ -156,61 +153,58 @@ class JaxRun:
                                                    self._idx(idx)))
 
 
-def a1_workload(X, Y):
+def implementations(jx, numpy_fn, torch_fn):
+    """{"jaxdl": jx, "numpy": numpy_fn, "pytorch": torch_fn} (PyTorch only when installed)."""
+    impls = {"jaxdl": jx, "numpy": numpy_fn}
+    if torch is not None:
+        impls["pytorch"] = torch_fn
+    return impls
+
+
+def a1_workload(X, Y, grad):
     steps, batch, lam, eta = 4000, 100, 0.1, 0.001
     model = mlp.linear(10, 0.01)
     params, _ = model.init(jax.random.PRNGKey(0), (X.shape[1],))
     params_np = jax.tree.map(np.asarray, params)
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
-                                 lambda hp: optax.sgd(hp["eta"]), train.shuffled_batches(batch,
-                                                                                          len(X)))
+                                 lambda hp: optax.sgd(hp["eta"]),
+                                 train.shuffled_batches(batch, len(X)), grad=grad)
     jx = JaxRun(trainer, train.as_hparams(lam=lam, eta=eta), params, X, Y)
-    impls = {"jaxdl": jx,
-             "numpy": lambda idx: ref.np_linear(params_np, X, Y, idx, lam, eta)}
-    if torch is not None:
-        impls["pytorch"] = lambda idx: ref.torch_linear(params_np, X, Y, idx, lam, eta)
+    impls = implementations(jx, lambda idx: ref.np_linear(params_np, X, Y, idx, lam, eta),
+                            lambda idx: ref.torch_linear(params_np, X, Y, idx, lam, eta))
     flops_per_step = 4 * batch * X.shape[1] * 10  # forward s = XW^T, gradient G^T X
     return impls, batch_indices(len(X), steps, batch), flops_per_step * steps
 
 
-def mlp_parts(X, hidden=(50, 50)):
+def mlp_parts(X, batch, grad, hidden=(50, 50)):
+    """The 3-layer BN MLP: (params, its cyclical-SGD trainer, matmul FLOPs of one step)."""
     model = mlp.mlp(hidden, 10, bn=True)
     params, _ = model.init(jax.random.PRNGKey(0), (X.shape[1],))
-    d = X.shape[1]
-    widths = [d, *hidden, 10]
+    trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizers.cyclical_sgd,
+                                 train.shuffled_batches(batch, len(X)), grad=grad)
+    widths = [X.shape[1], *hidden, 10]
     fwd = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
     back_dx = sum(a * b for a, b in zip(widths[1:-1], widths[2:]))  # dX of all but layer 1
-    return model, params, fwd, back_dx
+    return params, trainer, 2 * batch * (2 * fwd + back_dx)
 
 
-def mlp_trainer(model, n, batch):
-    def optimizer(hp):
-        return optax.scale_by_learning_rate(schedules.cyclical(hp["eta_min"], hp["eta_max"],
-                                                               hp["n_s"]))
-    return train.make_trainer(model, losses.softmax_cross_entropy, optimizer,
-                              train.shuffled_batches(batch, n))
-
-
-def mlp_workload(X, Y):
+def mlp_workload(X, Y, grad):
     steps, batch, lam, n_s = 900, 100, 0.005, 450.0
-    model, params, fwd, back_dx = mlp_parts(X)
+    params, trainer, step_flops = mlp_parts(X, batch, grad)
     params_np = jax.tree.map(np.asarray, params)
     hp = train.as_hparams(lam=lam, eta_min=1e-5, eta_max=1e-1, n_s=n_s)
-    jx = JaxRun(mlp_trainer(model, len(X), batch), hp, params, X, Y)
-    impls = {"jaxdl": jx, "numpy": lambda idx: ref.np_mlp_bn(params_np, X, Y, idx, lam, 1e-5,
-                                                            1e-1, n_s)}
-    if torch is not None:
-        impls["pytorch"] = lambda idx: ref.torch_mlp_bn(params_np, X, Y, idx, lam, 1e-5, 1e-1,
-                                                        n_s)
-    return impls, batch_indices(len(X), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
+    jx = JaxRun(trainer, hp, params, X, Y)
+    impls = implementations(
+        jx, lambda idx: ref.np_mlp_bn(params_np, X, Y, idx, lam, 1e-5, 1e-1, n_s),
+        lambda idx: ref.torch_mlp_bn(params_np, X, Y, idx, lam, 1e-5, 1e-1, n_s))
+    return impls, batch_indices(len(X), steps, batch), step_flops * steps
 
 
-def sweep_workload(X, Y):
+def sweep_workload(X, Y, grad):
     steps, batch, n_s = 450, 100, 225.0
     lams = np.logspace(-5, -1, 8).astype(np.float32)
-    model, params, fwd, back_dx = mlp_parts(X)
+    params, trainer, step_flops = mlp_parts(X, batch, grad)
     params_np = jax.tree.map(np.asarray, params)
-    trainer = mlp_trainer(model, len(X), batch)
     hp = {"lam": jnp.asarray(lams), "eta_min": jnp.full(8, 1e-5), "eta_max": jnp.full(8, 1e-1),
           "n_s": jnp.full(8, n_s)}
     one_device = JaxRun(trainer, hp, params, X, Y, vmapped_hp=True)
@@ -228,31 +222,31 @@ def sweep_workload(X, Y):
         return np.stack(out)
     sequential.compile = one.compile
 
+    def each_lam(reference):
+        return lambda idx: np.stack([reference(params_np, X, Y, idx, float(lam), 1e-5, 1e-1, n_s)
+                                     for lam in lams])
+
     impls = {"jaxdl": sharded or one_device,
              **({"jaxdl_one_device": one_device} if sharded else {}),
-             "jaxdl_sequential": sequential,
-             "numpy": lambda idx: np.stack([ref.np_mlp_bn(params_np, X, Y, idx, float(l), 1e-5,
-                                                          1e-1, n_s) for l in lams])}
+             "jaxdl_sequential": sequential, "numpy": each_lam(ref.np_mlp_bn)}
     if torch is not None:
-        impls["pytorch"] = lambda idx: np.stack([ref.torch_mlp_bn(params_np, X, Y, idx, float(l),
-                                                                  1e-5, 1e-1, n_s) for l in lams])
-    return impls, batch_indices(len(X), steps, batch), 8 * 2 * batch * (2 * fwd + back_dx) * steps
+        impls["pytorch"] = each_lam(ref.torch_mlp_bn)
+    return impls, batch_indices(len(X), steps, batch), 8 * step_flops * steps
 
 
 def names_data():
-    """Training surnames as character indices (real data when found, else random indices)."""
-    from jaxdl.data import names as names_lib
+    """Training surnames as character indices (real data when found, else random indices),
+    their labels, and the alphabet size d."""
     try:
         ds = names_lib.load(os.environ.get("JAXDL_DATA_DIR"))
         ind = names_lib.to_indices([ds.names[i] for i in ds.train_idx], ds.alphabet)
-        return np.asarray(ind, np.int32), np.asarray(ds.y[ds.train_idx]), ds.alphabet.d
-    except Exception:
+        return ind, np.asarray(ds.y[ds.train_idx]), ds.alphabet.d
+    except DataError:
         rng = np.random.default_rng(0)
         return rng.integers(0, 29, (19798, 19)).astype(np.int32), rng.integers(0, 18, 19798), 28
 
 
-def names_workload(X, Y):
-
+def names_workload(X, Y, grad):
     steps, batch, eta = 985, 100, 0.001
     ind, y, d = names_data()
     cfg = names_model.Config(n1=5, k1=5, n2=5, k2=5, d=d, n_len=ind.shape[1])
@@ -260,15 +254,14 @@ def names_workload(X, Y):
     params, _ = model.init(jax.random.PRNGKey(0), names_model.in_shape(cfg))
     params_np = jax.tree.map(np.asarray, params)
     Yn = np.eye(18, dtype=np.float32)[y]
-    onehot = np.eye(d + 1, dtype=np.float32)[ind][:, :, :d]  # index d = past the name's end
+    onehot = names_lib.one_hot(ind, d)  # the references' input; index d = past the name's end
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"], momentum=0.9),
-                                 train.shuffled_batches(batch, len(ind)))
-    jx = JaxRun(trainer, train.as_hparams(lam=0.0, eta=eta), params, ind, Yn)
-    impls = {"jaxdl": jx, "numpy": lambda idx: ref.np_names_convnet(params_np, onehot, Yn, idx,
-                                                                     eta)}
-    if torch is not None:
-        impls["pytorch"] = lambda idx: ref.torch_names_convnet(params_np, onehot, Yn, idx, eta)
+                                 train.shuffled_batches(batch, len(ind)), grad=grad)
+    jx = JaxRun(trainer, train.as_hparams(lam=0.0, eta=eta), params,
+                names_model.encode(ind, cfg), Yn)
+    impls = implementations(jx, lambda idx: ref.np_names_convnet(params_np, onehot, Yn, idx, eta),
+                            lambda idx: ref.torch_names_convnet(params_np, onehot, Yn, idx, eta))
     J1, J2 = cfg.n_len - cfg.k1 + 1, cfg.n_len - cfg.k1 - cfg.k2 + 2
     # the FLOPs of the dense formulation (layer 1 as patches x filters, as numpy computes it)
     fwd = J1 * cfg.k1 * d * cfg.n1 + J2 * cfg.k2 * cfg.n1 * cfg.n2 + J2 * cfg.n2 * 18
@@ -276,22 +269,16 @@ def names_workload(X, Y):
     return impls, batch_indices(len(ind), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
 
 
-def mnist_data(n_random=10000, seed=0):
-    """The MNIST starter training split (pixels / 255 minus the training mean, as experiments/cnn.py
-    loads it) when available, else random images of the MNIST shape."""
-    try:
-        from jaxdl.data import mnist
+def mnist_data(n_random=10000):
+    """The MNIST training split as jaxdl.data.mnist.load_splits gives it (pixels / 255 minus the
+    training mean), else random images of the MNIST shape."""
+    def load():
         s = mnist.load_splits(os.environ.get("JAXDL_DATA_DIR"))["train"]
-        return s.X, s.Y, "mnist"
-    except Exception:
-        rng = np.random.default_rng(seed)
-        return (rng.normal(size=(n_random, 28, 28, 1)).astype(np.float32),
-                np.eye(10, dtype=np.float32)[rng.integers(0, 10, n_random)], "random")
+        return s.X, s.Y
+    return real_or_random("mnist", load, (28, 28, 1), 10, n_random)
 
 
-def cnn_workload(X, Y):
-    from jaxdl import optimizers
-    from jaxdl import model as model_lib
+def cnn_workload(X, Y, grad):
     steps, batch, lr, momentum, wd = 3000, 16, 0.1, 0.9, 0.005
     Xm, Ym, source = mnist_data()
     print(f"cnn data: {source} ({len(Xm)} training images)")
@@ -301,13 +288,11 @@ def cnn_workload(X, Y):
     trainer = train.make_trainer(
         model, losses.softmax_cross_entropy,
         lambda hp: optimizers.fman45_momentum(hp["lr"], hp["momentum"], hp["weight_decay"]),
-        train.shuffled_batches(batch, len(Xm)), eval_splits=())
+        train.shuffled_batches(batch, len(Xm)), grad=grad, eval_splits=())
     hp = train.as_hparams(lam=0.0, lr=lr, momentum=momentum, weight_decay=wd)
     jx = JaxRun(trainer, hp, params, Xm, Ym)
-    impls = {"jaxdl": jx,
-             "numpy": lambda idx: ref.np_cnn(params_np, Xm, Ym, idx, lr, momentum, wd)}
-    if torch is not None:
-        impls["pytorch"] = lambda idx: ref.torch_cnn(params_np, Xm, Ym, idx, lr, momentum, wd)
+    impls = implementations(jx, lambda idx: ref.np_cnn(params_np, Xm, Ym, idx, lr, momentum, wd),
+                            lambda idx: ref.torch_cnn(params_np, Xm, Ym, idx, lr, momentum, wd))
     # multiply-adds per image of the conv layers (as im2col matmuls: 28x28 outputs of 5x5x1 -> 16,
     # 14x14 outputs of 5x5x16 -> 16) and the dense 784 -> 10; counted: forward, the weight gradients
     # of all three, the input gradients of all but the first, 2 FLOPs per multiply-add (pooling,
@@ -318,32 +303,7 @@ def cnn_workload(X, Y):
     return impls, batch_indices(len(Xm), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
 
 
-def time_variants(runs: dict, idx: np.ndarray, repeats: int, hlo_dir: str, header: str) -> None:
-    """The variant timers' shared part (cnn_variants.py, names_variants.py): each JaxRun's HLO
-    written to hlo_dir (if given), every variant checked against runs["base"] (rtol 1e-4), then
-    timed interleaved; prints the median (min) milliseconds per step."""
-    if hlo_dir:
-        os.makedirs(hlo_dir, exist_ok=True)
-        for name, jx in runs.items():
-            with open(os.path.join(hlo_dir, f"{name}.hlo"), "w") as f:
-                f.write(jx.compiled[idx.shape].as_text())
-    ref = runs["base"](idx)
-    for name, jx in runs.items():
-        np.testing.assert_allclose(jx(idx), ref, rtol=1e-4, err_msg=name)
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, jx in runs.items():
-            t0 = time.perf_counter()
-            jx(idx)
-            times[name].append(time.perf_counter() - t0)
-    steps = len(idx)
-    print(f"{header}; {steps} steps; median (min) ms per step of {repeats}; "
-          f"load {os.getloadavg()[0]:.2f}")
-    for name, t in times.items():
-        print(f"  {name:<20} {1e3 * statistics.median(t) / steps:7.3f} "
-              f"({1e3 * min(t) / steps:.3f})")
-
-
+# name: (title, build(X, Y, grad) -> (implementations, minibatch index sequence, matmul FLOPs))
 WORKLOADS = {"a1": ("A1 linear classifier, 4000 steps, batch 100, 3072 -> 10", a1_workload),
              "mlp": ("A3 3-layer BN MLP 3072-50-50-10, 900 steps, batch 100, cyclical eta",
                      mlp_workload),
@@ -351,56 +311,93 @@ WORKLOADS = {"a1": ("A1 linear classifier, 4000 steps, batch 100, 3072 -> 10", a
                        names_workload),
              "sweep": ("8 lambda x 450 steps of the 3-layer BN MLP (vmapped vs one after another)",
                        sweep_workload),
-             "cnn": ("MNIST starter CNN (specs 7.2), 3000 iterations, batch 16, FMAN45 momentum",
-                     cnn_workload)}
+             "cnn": ("MNIST starter CNN (two 5x5x16 conv + pool, dense 10), 3000 iterations, "
+                     "batch 16, FMAN45 momentum", cnn_workload)}
 
 
-def main():
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="run the process on this many CPUs (0: each library's default)")
+    parser.add_argument("--only", default="", help=f"comma-separated workloads of {list(WORKLOADS)}")
+    parser.add_argument("--check_steps", type=int, default=20)
+    parser.add_argument("--grad", default="manual", choices=("manual", "autodiff"),
+                        help="jaxdl's gradients: the hand-written backward or jax.grad")
+    parser.add_argument("--precision", default="highest",
+                        help="jax_default_matmul_precision: 'highest' keeps float32 matmuls and "
+                             "convs float32 on GPUs too (their default, TF32, fails the "
+                             "same-function check: on an H100 with real CIFAR-10 the MLP's, the "
+                             "sweep's and the CNN's); 'default' times the TF32 path as far as the "
+                             "check lets it")
+    parser.add_argument("--cpu_devices", type=int, default=0,
+                        help="CPU devices JAX exposes (0: one per core, or 1 with --threads); the "
+                             "vmapped sweep shards its members over them as jaxdl.sweep.run does, "
+                             "the other workloads use one")
+    parser.add_argument("--out", default="", help="JSON file for the report")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.check_steps < 1 or args.threads < 0 or args.cpu_devices < 0:
+        parser.error("--repeats and --check_steps must be >= 1, --threads and --cpu_devices >= 0")
+    unknown = set(w for w in args.only.split(",") if w) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"--only: unknown workloads {sorted(unknown)}; expected {list(WORKLOADS)}")
+    return args
+
+
+def time_workload(name, X, Y, args, ceiling):
+    """Checks one workload's implementations against jaxdl, times them; prints and returns its
+    report row."""
+    title, build = WORKLOADS[name]
+    impls, idx, flops = build(X, Y, args.grad)
+    check = idx[: args.check_steps]
+    costs = {k: np.asarray(f(check)) for k, f in impls.items()}
+    for k, c in costs.items():
+        np.testing.assert_allclose(c, costs["jaxdl"], rtol=2e-4, atol=2e-5,
+                                   err_msg=f"{name}: {k} computes another function")
+    compile_s = impls["jaxdl"].compile(idx)
+    for f in impls.values():  # the other jaxdl loops too, so no timed call compiles
+        getattr(f, "compile", lambda idx: None)(idx)
+    times = {k: [] for k in impls}
+    for _ in range(args.repeats):
+        for k, f in impls.items():
+            t0 = time.perf_counter()
+            f(idx)
+            times[k].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    row = {"title": title, "gflop": flops / 1e9, "jaxdl_compile_seconds": compile_s,
+           "seconds": med, "all_seconds": times,
+           "gflops": {k: flops / v / 1e9 for k, v in med.items()},
+           "fraction_of_ceiling": {k: flops / v / 1e9 / ceiling for k, v in med.items()},
+           "floor_seconds": flops / 1e9 / ceiling,
+           "speedup_of_jaxdl": {k: v / med["jaxdl"] for k, v in med.items() if k != "jaxdl"},
+           "check": f"per-step costs of the first {len(check)} steps agree (rtol 2e-4)"}
+    print(f"\n{title}  ({flops / 1e9:.1f} GFLOP, floor {row['floor_seconds']:.2f} s; "
+          f"jaxdl compile {compile_s:.2f} s)")
+    for k in impls:
+        print(f"  {k:<18} {med[k]:8.3f} s  {row['gflops'][k]:6.1f} GFLOP/s "
+              f"({100 * row['fraction_of_ceiling'][k]:4.1f} % of ceiling)"
+              + (f"  jaxdl is {row['speedup_of_jaxdl'][k]:.1f}x faster" if k != "jaxdl" else ""))
+    return row
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    setup(args.threads, args.cpu_devices, args.precision)
     X, Y, source = data()
     ceiling = matmul_ceiling()
     print(f"data: {source}; jax {jax.__version__} on {jax.default_backend()}; threads: "
-          f"{args.threads or 'default'}; matmul precision {args.precision}; float32 matmul "
-          f"ceiling {ceiling:.0f} GFLOP/s; {len(jax.devices())} {jax.default_backend()} device(s)")
+          f"{args.threads or 'default'}; grad {args.grad}; matmul precision {args.precision}; "
+          f"float32 matmul ceiling {ceiling:.0f} GFLOP/s; {len(jax.devices())} "
+          f"{jax.default_backend()} device(s)")
     if torch is None:
         print("PyTorch not installed: its column is skipped (pip install torch==2.13.0)")
-    only = [w for w in args.only.split(",") if w] or list(WORKLOADS)
     report = {"data": source, "jax_version": jax.__version__, "backend": jax.default_backend(),
-              "threads": args.threads or "default", "matmul_precision": args.precision,
-              "ceiling_gflops": ceiling, "devices": len(jax.devices()),
-              "torch_version": getattr(torch, "__version__", None), "workloads": {}}
-    for name in only:
-        title, build = WORKLOADS[name]
-        impls, idx, flops = build(X, Y)
-        check = idx[: args.check_steps]
-        costs = {k: np.asarray(f(check)) for k, f in impls.items()}
-        for k, c in costs.items():
-            np.testing.assert_allclose(c, costs["jaxdl"], rtol=2e-4, atol=2e-5,
-                                       err_msg=f"{name}: {k} computes another function")
-        compile_s = impls["jaxdl"].compile(idx)
-        for f in impls.values():  # the other jaxdl loops too, so no timed call compiles
-            getattr(f, "compile", lambda idx: None)(idx)
-        times = {k: [] for k in impls}
-        for _ in range(args.repeats):
-            for k, f in impls.items():
-                t0 = time.perf_counter()
-                f(idx)
-                times[k].append(time.perf_counter() - t0)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        row = {"title": title, "gflop": flops / 1e9, "jaxdl_compile_seconds": compile_s,
-               "seconds": med, "all_seconds": times,
-               "gflops": {k: flops / v / 1e9 for k, v in med.items()},
-               "fraction_of_ceiling": {k: flops / v / 1e9 / ceiling for k, v in med.items()},
-               "floor_seconds": flops / 1e9 / ceiling,
-               "speedup_of_jaxdl": {k: v / med["jaxdl"] for k, v in med.items() if k != "jaxdl"},
-               "check": f"per-step costs of the first {len(check)} steps agree (rtol 2e-4)"}
-        report["workloads"][name] = row
-        print(f"\n{title}  ({flops / 1e9:.1f} GFLOP, floor {row['floor_seconds']:.2f} s; "
-              f"jaxdl compile {compile_s:.2f} s)")
-        for k in impls:
-            print(f"  {k:<18} {med[k]:8.3f} s  {row['gflops'][k]:6.1f} GFLOP/s "
-                  f"({100 * row['fraction_of_ceiling'][k]:4.1f} % of ceiling)"
-                  + (f"  jaxdl is {row['speedup_of_jaxdl'][k]:.1f}x faster" if k != "jaxdl"
-                     else ""))
+              "threads": args.threads or "default", "grad": args.grad,
+              "matmul_precision": args.precision, "ceiling_gflops": ceiling,
+              "devices": len(jax.devices()), "torch_version": getattr(torch, "__version__", None),
+              "workloads": {}}
+    for name in [w for w in args.only.split(",") if w] or list(WORKLOADS):
+        report["workloads"][name] = time_workload(name, X, Y, args, ceiling)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2)
