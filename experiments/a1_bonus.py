@@ -28,7 +28,7 @@ from absl import app, flags, logging
 
 from experiments import common
 from jaxdl.models import mlp
-from jaxdl import plots, results, schedules, sweep, train
+from jaxdl import plots, results, samplers, schedules, sweep, train
 from jaxdl.data import augment, cifar10
 from jaxdl.layers import losses
 
@@ -79,7 +79,7 @@ def sweep_runs(study, data, *, lams, etas, batch, flip, loss_name="softmax_ce",
         return optax.sgd(schedules.step_decay(hp["eta"], 0.1, hp["decay_every"]))
 
     trainer = train.make_trainer(mlp.linear(10, 0.01), losses.by_name(loss_name), optimizer,
-                                 train.shuffled_batches(batch, n), grad=FLAGS.grad,
+                                 samplers.shuffled_batches(batch, n), grad=FLAGS.grad,
                                  eval_splits=("train", "val", "test"),
                                  augment=augment.make_augment(flip=flip))
     m = len(lams)

@@ -21,7 +21,7 @@ from absl import app, flags, logging
 
 from experiments import common
 from jaxdl.models import mlp
-from jaxdl import plots, results, train
+from jaxdl import plots, results, samplers, train
 from jaxdl.data import cifar10
 from jaxdl.layers import losses
 
@@ -70,7 +70,7 @@ def main(argv):
     data = train.to_device({"X_train": splits["train"].X, "Y_train": splits["train"].Y,
                             "X_val": splits["val"].X, "Y_val": splits["val"].Y})
     X_test, Y_test = jnp.asarray(splits["test"].X), jnp.asarray(splits["test"].Y)
-    sampler = (train.shuffled_batches if FLAGS.shuffle else train.sequential_batches)(
+    sampler = (samplers.shuffled_batches if FLAGS.shuffle else samplers.sequential_batches)(
         FLAGS.n_batch, n_train)
     model = mlp.linear(cifar10.N_CLASSES, FLAGS.init_std)
     loss = losses.by_name(FLAGS.loss)

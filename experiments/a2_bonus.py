@@ -29,7 +29,7 @@ from absl import app, flags, logging
 
 from experiments import bonus_runs, common, cyclic_mlp
 from jaxdl.models import mlp
-from jaxdl import ensemble, lr_range, plots, results, train
+from jaxdl import ensemble, lr_range, plots, results, samplers, train
 from jaxdl.data import augment, cifar10
 from jaxdl.layers import initializers, losses
 
@@ -116,7 +116,7 @@ def main(argv):
     model = mlp.mlp([FLAGS.m], cifar10.N_CLASSES, w_init=initializers.xavier(),
                        dropout_rate=FLAGS.dropout)
     aug = augment.make_augment(FLAGS.flip, FLAGS.max_shift)
-    sampler = train.shuffled_batches(FLAGS.n_batch, n)
+    sampler = samplers.shuffled_batches(FLAGS.n_batch, n)
     config = {"m": FLAGS.m, "dropout": FLAGS.dropout, "flip": FLAGS.flip,
               "max_shift": FLAGS.max_shift, "lam": FLAGS.lam, "n_batch": FLAGS.n_batch}
     runs, extra = [], {}

@@ -25,7 +25,7 @@ from absl import app, flags, logging
 
 from experiments import bonus_runs, common, cyclic_mlp
 from jaxdl.models import mlp
-from jaxdl import plots, precise_bn, results, train
+from jaxdl import plots, precise_bn, results, samplers, train
 from jaxdl.data import augment, cifar10
 from jaxdl.layers import losses
 
@@ -96,7 +96,7 @@ def main(argv):
         """One run with the EMA and the PreciseBN test accuracy; config holds lam and n_s."""
         n = data["X_train"].shape[0]
         trainer = train.make_trainer(model, losses.softmax_cross_entropy, cyclic_mlp.optimizer,
-                                     train.shuffled_batches(FLAGS.n_batch, n), grad=FLAGS.grad,
+                                     samplers.shuffled_batches(FLAGS.n_batch, n), grad=FLAGS.grad,
                                      epochs_per_eval=FLAGS.epochs_per_eval, augment=aug)
         key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), len(runs))
         r = bonus_runs.run(trainer, hp, key, data, test, n_epochs, name=name)

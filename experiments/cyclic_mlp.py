@@ -19,7 +19,7 @@ import optax
 from absl import logging
 
 from jaxdl import model as model_lib
-from jaxdl import optimizers, train
+from jaxdl import optimizers, samplers, train
 from jaxdl.layers import losses
 
 
@@ -38,7 +38,7 @@ def n_epochs_for(n_s: int, n_cycles: int, steps_per_epoch: int) -> int | None:
 
 def make_trainer(model: model_lib.Model, n_train: int, n_batch: int, *, shuffle: bool = True,
                  grad: str = "manual", epochs_per_eval: int = 1) -> train.Trainer:
-    sampler = (train.shuffled_batches if shuffle else train.sequential_batches)(n_batch, n_train)
+    sampler = (samplers.shuffled_batches if shuffle else samplers.sequential_batches)(n_batch, n_train)
     return train.make_trainer(model, losses.softmax_cross_entropy, optimizer, sampler, grad=grad,
                               epochs_per_eval=epochs_per_eval)
 

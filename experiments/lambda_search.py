@@ -98,7 +98,7 @@ def load_data(n_val: int, eval_test: bool, flag: str = "n_val"):
 
 def make_trainer(cfg: dict, n_train: int, n_s: int, eval_test: bool):
     from jaxdl.models import mlp
-    from jaxdl import schedules, train
+    from jaxdl import samplers, schedules, train
     from jaxdl.layers import initializers, losses
     common.require(FLAGS.n_batch <= n_train, "n_batch",
                    f"{FLAGS.n_batch} is larger than the {n_train} training samples")
@@ -113,7 +113,7 @@ def make_trainer(cfg: dict, n_train: int, n_s: int, eval_test: bool):
     epochs_per_eval = max(1, round(2 * n_s / steps_per_epoch / 10))
     splits = ("train", "val", "test") if eval_test else ("train", "val")
     trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizer,
-                                 train.shuffled_batches(FLAGS.n_batch, n_train), grad=FLAGS.grad,
+                                 samplers.shuffled_batches(FLAGS.n_batch, n_train), grad=FLAGS.grad,
                                  epochs_per_eval=epochs_per_eval, eval_splits=splits)
     return trainer, steps_per_epoch
 

@@ -5,7 +5,7 @@ so a sweep can vmap them and a new value never recompiles), the PRNG key, and th
 device arrays). One segment = `epochs_per_eval` epochs followed by an evaluation of the model on
 every split in `eval_splits`. `fit` runs segments from the host (one dispatch and one small
 transfer per segment: that is where progress is logged and checkpoints go); `run` scans segments
-inside one compiled program, which is what `jaxdl.sweep` vmaps.
+inside one compiled program, which is what `jaxdl.sweep` vmaps. Batch samplers: `jaxdl.samplers`.
 
 Data dict: {"X_train", "Y_train", "X_val", "Y_val", ...}, optionally "w_train" (per-sample loss
 weights). Hyper-parameters: `hp["lam"]` always; the rest is read by `optimizer_fn(hp)`.
@@ -28,9 +28,9 @@ from absl import logging
 from jaxdl import checkpoint as checkpoint_lib
 from jaxdl import model as model_lib
 from jaxdl.layers.losses import Loss
+from jaxdl.samplers import Sampler
 
 OptimizerFn = Callable[[dict], optax.GradientTransformation]
-Sampler = Callable[[jax.Array, dict], jax.Array]  # (key, data) -> idx [steps, batch]
 
 
 @flax.struct.dataclass
@@ -41,48 +41,6 @@ class TrainState:
     key: jax.Array  # never used directly: fold_in(key, step) per step, fold_in(key, -epoch) per shuffle
     step: jax.Array  # update steps taken (int32)
     epoch: jax.Array  # epochs taken (int32)
-
-
-def shuffled_batches(batch_size: int, n: int) -> Sampler:
-    """Every epoch a fresh permutation of the n training samples, cut into n // batch_size batches
-    (the last partial batch is dropped so shapes never change)."""
-    steps = n // batch_size
-    if steps < 1:
-        raise ValueError(f"batch size {batch_size} is larger than the {n} training samples")
-
-    def sample(key, data):
-        return jax.random.permutation(key, n)[: steps * batch_size].reshape(steps, batch_size)
-    return sample
-
-
-def sequential_batches(batch_size: int, n: int) -> Sampler:
-    """The sheets' unshuffled mini-batches 1..n/batch_size, in order, every epoch."""
-    steps = n // batch_size
-    if steps < 1:
-        raise ValueError(f"batch size {batch_size} is larger than the {n} training samples")
-    return lambda key, data: jnp.arange(steps * batch_size).reshape(steps, batch_size)
-
-
-def random_batches(batch_size: int, n: int, steps: int, *, replace: bool = False) -> Sampler:
-    """FMAN45 training.m's randsample(n, batch_size) per iteration: `steps` batches, each of
-    batch_size distinct samples drawn uniformly from the n, independently of the other batches
-    (Floyd's algorithm: a uniform subset in batch_size draws). replace=True: every draw
-    independent (a sample may repeat within a batch)."""
-    if not 0 < batch_size <= n:
-        raise ValueError(f"batch size {batch_size} must lie in 1..{n} (the training samples)")
-    if replace:
-        return lambda key, data: jax.random.randint(key, (steps, batch_size), 0, n)
-
-    def floyd(key):
-        keys = jax.random.split(key, batch_size)
-
-        def body(i, chosen):
-            j = n - batch_size + i  # draw t from 0..j; if already chosen take j (never chosen yet)
-            t = jax.random.randint(keys[i], (), 0, j + 1)
-            return chosen.at[i].set(jnp.where(jnp.any(chosen == t), j, t))
-        return jax.lax.fori_loop(0, batch_size, body, jnp.full((batch_size,), -1, jnp.int32))
-
-    return lambda key, data: jax.vmap(floyd)(jax.random.split(key, steps))
 
 
 class Trainer(NamedTuple):

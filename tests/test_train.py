@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from jaxdl.models import mlp
-from jaxdl import train
+from jaxdl import samplers, train
 from jaxdl.layers import losses
 
 
@@ -25,7 +25,7 @@ def _data(n=200, d=30, k=4, seed=0):
 def _trainer(grad, data, batch=10, **kw):
     return train.make_trainer(mlp.linear(4), losses.softmax_cross_entropy,
                               lambda hp: optax.sgd(hp["eta"]),
-                              train.shuffled_batches(batch, data["X_train"].shape[0]),
+                              samplers.shuffled_batches(batch, data["X_train"].shape[0]),
                               grad=grad, **kw)
 
 
@@ -62,17 +62,6 @@ def test_run_matches_fit_and_compiles_once():
     assert len(trainer.compiled) == 1
 
 
-def test_every_epoch_reshuffles_and_drops_the_partial_batch():
-    sampler = train.shuffled_batches(7, 30)
-    a = sampler(jax.random.PRNGKey(0), {})
-    b = sampler(jax.random.PRNGKey(1), {})
-    assert a.shape == (4, 7)
-    assert len(set(np.asarray(a).ravel())) == 28
-    assert not np.array_equal(a, b)
-    with pytest.raises(ValueError, match="larger than"):
-        train.shuffled_batches(31, 30)
-
-
 def test_divergence_stops_the_run_with_a_warning():
     data = _data()
     trainer = _trainer("manual", data)
@@ -80,17 +69,3 @@ def test_divergence_stops_the_run_with_a_warning():
                        data, 5)
     assert not np.isfinite(result.history[-1]["batch_cost"])
     assert len(result.history) < 5
-
-
-def test_random_batches_draw_distinct_uniform_subsets():
-    """randsample(n, k) per step: k distinct indices; every k-subset equally likely."""
-    idx = np.asarray(jax.jit(train.random_batches(16, 1000, 200))(jax.random.PRNGKey(0), None))
-    assert idx.shape == (200, 16) and idx.min() >= 0 and idx.max() < 1000
-    assert all(len(set(row)) == 16 for row in idx)
-    pairs = np.sort(np.asarray(train.random_batches(2, 4, 12000)(jax.random.PRNGKey(1), None)), 1)
-    _, counts = np.unique(pairs, axis=0, return_counts=True)
-    assert len(counts) == 6 and counts.min() > 1800 and counts.max() < 2200  # 2000 +- 4.5 sd
-    with_repeats = train.random_batches(16, 20, 100, replace=True)(jax.random.PRNGKey(2), None)
-    assert any(len(set(row)) < 16 for row in np.asarray(with_repeats))
-    with pytest.raises(ValueError):
-        train.random_batches(5, 4, 1)
