@@ -69,3 +69,47 @@ def test_divergence_stops_the_run_with_a_warning():
                        data, 5)
     assert not np.isfinite(result.history[-1]["batch_cost"])
     assert len(result.history) < 5
+
+
+def _with_test(data):
+    return {**data, "X_test": data["X_val"], "Y_test": data["Y_val"]}
+
+
+def test_fit_and_test_is_fit_then_the_test_evaluation():
+    data = _data()
+    hp = train.as_hparams(lam=0.01, eta=0.05)
+    key = jax.random.PRNGKey(4)
+    fitted = train.fit(_trainer("manual", data), hp, key, data, 3)
+    trainer = _trainer("manual", data)
+    r = train.fit_and_test(trainer, hp, key, _with_test(data), 3, eval_at_start=True)
+    assert r.history[1:] == fitted.history
+    start = r.history[0]
+    assert start["step"] == 0 and np.isnan(start["batch_cost"])
+    ts0 = trainer.init(hp, key, data["X_train"].shape[1:])
+    first = trainer.evaluate(ts0.params, ts0.state, hp, data["X_val"], data["Y_val"])
+    assert start["val_cost"] == pytest.approx(float(first["cost"]), rel=1e-6)
+    chex.assert_trees_all_equal(r.state.params, fitted.state.params)
+    last = fitted.history[-1]
+    for split in ("train", "val"):
+        for m in ("loss", "cost", "accuracy"):
+            assert r.metrics[f"{split}_{m}"] == last[f"{split}_{m}"]
+    # the test set here is the validation set: the same numbers
+    assert r.metrics["test_accuracy"] == pytest.approx(last["val_accuracy"])
+    assert r.metrics["test_cost"] == pytest.approx(last["val_cost"], rel=1e-6)
+    assert r.metrics["steps"] == 3 * 15 and r.metrics["diverged"] is False
+    assert r.snapshots == []
+
+
+def test_fit_and_test_init_model_and_snapshots():
+    data = _with_test(_data())
+    trainer = _trainer("manual", data)
+    hp = train.as_hparams(lam=0.0, eta=0.05)
+    key = jax.random.PRNGKey(5)
+    init_model = mlp.linear(4, init_std=1.0)
+    r = train.fit_and_test(trainer, hp, key, data, 4, init_model=init_model,
+                           snapshot_every=30, eval_at_start=True)
+    params0, state0 = init_model.init(jax.random.split(key)[0], data["X_train"].shape[1:])
+    start = trainer.evaluate(params0, state0, hp, data["X_train"], data["Y_train"])
+    assert r.history[0]["train_cost"] == pytest.approx(float(start["cost"]), rel=1e-6)
+    assert len(r.snapshots) == 2  # steps 30 and 60 of 4 x 15
+    chex.assert_trees_all_equal(r.snapshots[-1][0], jax.device_get(r.state.params))
