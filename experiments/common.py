@@ -1,12 +1,18 @@
-"""Flags and plumbing shared by every experiment script (the library itself never reads FLAGS)."""
+"""Flags and plumbing shared by every experiment script (the library itself never reads FLAGS).
+
+A script is a thin absl app: its flags (simple bounds checked by absl's validators), one frozen
+config built from them (`from_flags`), library calls, outputs; `run(main)` starts it. Every flag
+error is one line naming the flag and exit status 2, before anything compiles.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
-from absl import flags, logging
+from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Folder for results.json, histories and figures.")
 flags.DEFINE_string("data_dir", None,
@@ -29,6 +35,25 @@ def require(condition: bool, flag: str, message: str) -> None:
     """Rejects a flag value with one line that names it (call before any compilation)."""
     if not condition:
         raise FlagError(f"--{flag}: {message}")
+
+
+def from_flags(config_cls, **values):
+    """A frozen config dataclass: every field the flag of its name, unless given in `values`
+    (parsed lists, derived numbers)."""
+    return config_cls(**{f.name: values[f.name] if f.name in values else FLAGS[f.name].value
+                         for f in dataclasses.fields(config_cls)})
+
+
+def cycle_epochs(n_s: int, n_cycles: int, steps_per_epoch: int, epochs_per_eval: int = 1,
+                 flag: str = "n_s") -> int:
+    """schedules.cycle_epochs, with cycles that end inside a segment reported as an error of
+    `flag`."""
+    from jaxdl import schedules
+    epochs = schedules.cycle_epochs(n_s, n_cycles, steps_per_epoch, epochs_per_eval)
+    require(epochs is not None, flag,
+            f"{n_cycles} cycle(s) of 2*{n_s} updates is not a whole number of "
+            f"{epochs_per_eval}-epoch segments of {steps_per_epoch} updates")
+    return epochs
 
 
 def script_flags(module_name: str) -> dict:
@@ -85,11 +110,24 @@ def main_wrapper(main):
             enable_compilation_cache()
             return main(argv)
         except (FlagError, DataError) as e:
-            logging.error("%s", e)
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
     return wrapped
 
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with an impossible value (a bound, a validator, an unknown enum
+    value or flag) reported as one line naming the flag and exit status 2."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(main) -> None:
+    """app.run for an experiment: parse_flags, then main under main_wrapper."""
+    app.run(main_wrapper(main), flags_parser=parse_flags)
 
 
 def cifar10_splits(split: str, n_val: int = 5000, flag: str = "n_val") -> dict:
