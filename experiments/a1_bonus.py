@@ -18,7 +18,6 @@ Expected: best test >= 42 % (a reference solution: about 43 % with step decay; p
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import time
 
@@ -58,26 +57,7 @@ flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    studies: tuple[str, ...]
-    n_val: int
-    n_epochs: int
-    grid_lams: tuple[float, ...]
-    grid_etas: tuple[float, ...]
-    grid_batches: tuple[int, ...]
-    decay_eta: float
-    decay_epochs: int
-    decay_n_epochs: int
-    decay_lams: tuple[float, ...]
-    ce_eta: float
-    mbce_eta: float
-    compare_lam: float
-    seed: int
-    grad: str
-
-
-def config_from_flags() -> Config:
+def config_from_flags():
     lists = {f: tuple(common.parse_floats(FLAGS[f].value, f))
              for f in ("grid_lams", "decay_lams", "grid_etas")}
     common.require(min(lists["grid_lams"]) >= 0, "grid_lams", "must be >= 0")
@@ -86,7 +66,7 @@ def config_from_flags() -> Config:
     batches = common.parse_ints(FLAGS.grid_batches, "grid_batches")
     common.require(bool(batches) and min(batches) > 0, "grid_batches", "must be > 0")
     studies = tuple(s for s in FLAGS.studies.split(",") if s)
-    return common.from_flags(Config, studies=studies, grid_batches=tuple(batches), **lists)
+    return common.config(__name__, studies=studies, grid_batches=tuple(batches), **lists)
 
 
 def sweep_runs(cfg, study, data, *, lams, etas, batch, flip, loss_name="softmax_ce",

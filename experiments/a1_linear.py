@@ -11,7 +11,6 @@ Writes results.json, history_<run>.csv, curves_<run>.png and templates_<run>.png
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import jax
@@ -43,30 +42,14 @@ flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    lams: tuple[float, ...]
-    etas: tuple[float, ...]
-    n_epochs: int
-    n_batch: int
-    init_std: float
-    shuffle: bool
-    loss: str
-    split: str
-    n_val: int
-    seed: int
-    grad: str
-    data_dir: str | None
-
-
-def config_from_flags() -> Config:
+def config_from_flags():
     lams = common.parse_floats(FLAGS.lams, "lams")
     etas = common.parse_floats(FLAGS.etas, "etas")
     common.require(len(lams) == len(etas), "etas",
                    f"gives {len(etas)} values but --lams gives {len(lams)}")
     common.require(all(v >= 0 for v in lams), "lams", "must be >= 0")
     common.require(all(v > 0 for v in etas), "etas", "must be > 0")
-    return common.from_flags(Config, lams=tuple(lams), etas=tuple(etas))
+    return common.config(__name__, lams=tuple(lams), etas=tuple(etas))
 
 
 def run_name(lam: float, eta: float) -> str:

@@ -21,7 +21,6 @@ Writes results.json, history_<run>.csv, curves_<run>.png, lr_range.csv and lr_ra
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import jax
@@ -64,46 +63,17 @@ flags.register_validator("studies", lambda v: bool(v) and set(v) <= set(STUDIES)
                          f"expected a comma-separated list of {STUDIES}")
 flags.register_validator("dropout", lambda v: 0 <= v < 1, "must lie in [0, 1)")
 flags.register_validator("adam_lr", lambda v: v > 0, "must be > 0")
-flags.register_multi_flags_validator(["eta_min", "eta_max"],
-                                     lambda f: 0 < f["eta_min"] <= f["eta_max"],
-                                     "--eta_min: needs 0 < eta_min <= eta_max")
-flags.register_multi_flags_validator(["range_lo", "range_hi"],
-                                     lambda f: 0 < f["range_lo"] < f["range_hi"],
-                                     "--range_lo: needs 0 < range_lo < range_hi")
+common.register_positive_range("eta_min", "eta_max")
+common.register_positive_range("range_lo", "range_hi", strict=True)
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    studies: tuple[str, ...]
-    m: int
-    dropout: float
-    flip: bool
-    max_shift: int
-    lam: float
-    eta_min: float
-    eta_max: float
-    use_range: bool
-    n_s: int
-    n_cycles: int
-    n_batch: int
-    n_val: int
-    adam_lr: float
-    range_lo: float
-    range_hi: float
-    range_kind: str
-    range_epochs: int
-    range_evals: int
-    seed: int
-    grad: str
-
-
-def config_from_flags() -> Config:
+def config_from_flags():
     common.require(FLAGS.n_val < 50000 - FLAGS.n_batch, "n_val",
                    f"must lie in 1..{50000 - FLAGS.n_batch - 1}")
-    return common.from_flags(Config, studies=tuple(FLAGS.studies))
+    return common.config(__name__)
 
 
 def range_figure(out: dict, eta_min: float, eta_max: float, title: str, path) -> None:

@@ -45,9 +45,7 @@ flags.DEFINE_integer("n_val", 5000, "Validation size with --split=all.", lower_b
                      upper_bound=49999)
 flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.", lower_bound=1)
 flags.register_validator("init_std", lambda v: v > 0, "must be > 0")
-flags.register_multi_flags_validator(["eta_min", "eta_max"],
-                                     lambda f: 0 < f["eta_min"] <= f["eta_max"],
-                                     "--eta_min: needs 0 < eta_min <= eta_max")
+common.register_positive_range("eta_min", "eta_max")
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -61,37 +59,16 @@ class Run:
     n_epochs: int
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    runs: tuple[Run, ...]
-    hidden: tuple[int, ...]
-    lam: float
-    eta_min: float
-    eta_max: float
-    n_batch: int
-    init: str
-    init_std: float
-    shuffle: bool
-    split: str
-    n_val: int
-    epochs_per_eval: int
-    seed: int
-    grad: str
-    data_dir: str | None
-
-
-def config_from_flags() -> Config:
+def config_from_flags():
     names = [v.strip() for v in FLAGS.names.split(",") if v.strip()]
     n_s = common.parse_ints(FLAGS.n_s, "n_s")
     n_cycles = common.parse_ints(FLAGS.n_cycles, "n_cycles")
-    hidden = common.parse_ints(FLAGS.hidden, "hidden")
+    hidden = common.parse_widths(FLAGS.hidden, "hidden")
     common.require(len(n_s) == len(names), "n_s", f"gives {len(n_s)} values for {len(names)} "
                    "--names")
     common.require(len(n_cycles) == len(names), "n_cycles",
                    f"gives {len(n_cycles)} values for {len(names)} --names")
     common.require(len(set(names)) == len(names), "names", "must be distinct")
-    common.require(bool(hidden) and all(m > 0 for m in hidden), "hidden",
-                   "expected positive widths")
     common.require(all(v > 0 for v in n_s), "n_s", "must be > 0")
     common.require(all(v > 0 for v in n_cycles), "n_cycles", "must be > 0")
     n_train = 10000 if FLAGS.split == "a1" else 50000 - FLAGS.n_val
@@ -100,7 +77,7 @@ def config_from_flags() -> Config:
     runs = tuple(Run(name, ns, nc, common.cycle_epochs(ns, nc, steps_per_epoch,
                                                        FLAGS.epochs_per_eval))
                  for name, ns, nc in zip(names, n_s, n_cycles))
-    return common.from_flags(Config, runs=runs, hidden=tuple(hidden))
+    return common.config(__name__, runs=runs, hidden=hidden)
 
 
 def main(argv):

@@ -19,7 +19,6 @@ curves_<run>.png into --workdir.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import jax
@@ -62,49 +61,19 @@ flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.", lower_
 flags.register_validator("studies", lambda v: bool(v) and set(v) <= set(STUDIES),
                          f"expected a comma-separated list of {STUDIES}")
 flags.register_validator("n_batch", lambda v: v > 1, "must be > 1 (batch normalisation)")
-flags.register_multi_flags_validator(["eta_min", "eta_max"],
-                                     lambda f: 0 < f["eta_min"] <= f["eta_max"],
-                                     "--eta_min: needs 0 < eta_min <= eta_max")
+common.register_positive_range("eta_min", "eta_max")
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    studies: tuple[str, ...]
-    hidden: tuple[int, ...]
-    lam: float
-    eta_min: float
-    eta_max: float
-    n_s: int
-    n_cycles: int
-    n_batch: int
-    n_val: int
-    skip_width: int
-    skip_blocks: int
-    wide_hidden: tuple[int, ...]
-    wide_lam: float
-    wide_n_s: int
-    wide_cycles: int
-    wide_n_val: int
-    max_shift: int
-    precise_n: int
-    epochs_per_eval: int
-    seed: int
-    grad: str
-
-
-def config_from_flags() -> Config:
-    widths = {}
-    for flag in ("hidden", "wide_hidden"):
-        widths[flag] = tuple(common.parse_ints(FLAGS[flag].value, flag))
-        common.require(bool(widths[flag]) and min(widths[flag]) > 0, flag,
-                       "expected positive widths")
+def config_from_flags():
+    widths = {flag: common.parse_widths(FLAGS[flag].value, flag)
+              for flag in ("hidden", "wide_hidden")}
     for flag in ("n_val", "wide_n_val"):
         common.require(FLAGS[flag].value < 50000 - FLAGS.n_batch, flag,
                        f"must lie in 1..{50000 - FLAGS.n_batch - 1}")
-    return common.from_flags(Config, studies=tuple(FLAGS.studies), **widths)
+    return common.config(__name__, **widths)
 
 
 def main(argv):

@@ -59,9 +59,7 @@ flags.register_validator("bn_modes", lambda v: bool(v) and set(v) <= {"off", "on
 flags.register_validator("bn_alpha", lambda v: 0 < v < 1, "must lie in (0, 1)")
 flags.register_validator("bn_eps", lambda v: v > 0, "must be > 0")
 flags.register_validator("dropout", lambda v: 0 <= v < 1, "must lie in [0, 1)")
-flags.register_multi_flags_validator(["eta_min", "eta_max"],
-                                     lambda f: 0 < f["eta_min"] <= f["eta_max"],
-                                     "--eta_min: needs 0 < eta_min <= eta_max")
+common.register_positive_range("eta_min", "eta_max")
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -76,41 +74,13 @@ class Run:
     sigma: float | None  # every W ~ N(0, sigma^2); None: the --init initialiser
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    runs: tuple[Run, ...]
-    n_epochs: int
-    lam: float
-    eta_min: float
-    eta_max: float
-    n_s: int
-    n_cycles: int
-    n_batch: int
-    n_val: int
-    init: str
-    shuffle: bool
-    bn_alpha: float
-    bn_eps: float
-    dropout: float
-    epochs_per_eval: int
-    seed: int
-    grad: str
-    data_dir: str | None
-
-
-def _widths(text: str, flag: str) -> tuple[int, ...]:
-    widths = common.parse_ints(text, flag)
-    common.require(bool(widths) and all(m > 0 for m in widths), flag,
-                   f"expected positive comma-separated widths, got {text!r}")
-    return tuple(widths)
-
-
-def config_from_flags() -> Config:
-    hidden_sets = [_widths(t, "hidden_sets") for t in FLAGS.hidden_sets.split(";") if t.strip()]
+def config_from_flags():
+    hidden_sets = [common.parse_widths(t, "hidden_sets") for t in FLAGS.hidden_sets.split(";")
+                   if t.strip()]
     common.require(bool(hidden_sets), "hidden_sets", "is empty")
     sigmas = common.parse_floats(FLAGS.sigmas, "sigmas")
     common.require(all(s > 0 for s in sigmas), "sigmas", "must be > 0")
-    sigma_hidden = _widths(FLAGS.sigma_hidden, "sigma_hidden")
+    sigma_hidden = common.parse_widths(FLAGS.sigma_hidden, "sigma_hidden")
     n_train = 50000 - FLAGS.n_val
     common.require(FLAGS.n_batch <= n_train, "n_batch",
                    f"must lie in 1..{n_train} (the training samples)")
@@ -127,7 +97,7 @@ def config_from_flags() -> Config:
             for mode in FLAGS.bn_modes:
                 runs.append(Run(f"sigma{sigma:g}_bn{mode}", "sensitivity", sigma_hidden,
                                 mode == "on", sigma))
-    return common.from_flags(Config, runs=tuple(runs), n_epochs=n_epochs)
+    return common.config(__name__, runs=tuple(runs), n_epochs=n_epochs)
 
 
 def main(argv):

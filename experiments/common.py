@@ -1,7 +1,7 @@
 """Flags and plumbing shared by every experiment script (the library itself never reads FLAGS).
 
 A script is a thin absl app: its flags (simple bounds checked by absl's validators), one frozen
-config built from them (`from_flags`), library calls, outputs; `run(main)` starts it. Every flag
+config built from them (`config`), library calls, outputs; `run(main)` starts it. Every flag
 error is one line naming the flag and exit status 2, before anything compiles.
 """
 
@@ -11,6 +11,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from absl import app, flags
 
@@ -37,11 +38,20 @@ def require(condition: bool, flag: str, message: str) -> None:
         raise FlagError(f"--{flag}: {message}")
 
 
-def from_flags(config_cls, **values):
-    """A frozen config dataclass: every field the flag of its name, unless given in `values`
-    (parsed lists, derived numbers)."""
-    return config_cls(**{f.name: values[f.name] if f.name in values else FLAGS[f.name].value
-                         for f in dataclasses.fields(config_cls)})
+def register_positive_range(low: str, high: str, *, strict: bool = False) -> None:
+    """An absl validator of 0 < --low <= --high (< when strict), e.g. a learning-rate range."""
+    def ok(v):
+        return 0 < v[low] and (v[low] < v[high] or (not strict and v[low] == v[high]))
+    flags.register_multi_flags_validator(
+        [low, high], ok, f"--{low}, --{high}: need 0 < {low} {'<' if strict else '<='} {high}")
+
+
+def config(module_name: str, **values: Any) -> Any:
+    """The flags of a script (and the shared ones) as one frozen dataclass, `values` replacing or
+    adding fields (parsed lists, derived numbers); lists become tuples."""
+    fields = {**script_flags(module_name), **values}
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return dataclasses.make_dataclass("Config", list(fields), frozen=True)(**fields)
 
 
 def cycle_epochs(n_s: int, n_cycles: int, steps_per_epoch: int, epochs_per_eval: int = 1,
@@ -84,6 +94,14 @@ def parse_ints(text: str, flag: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise FlagError(f"--{flag}: expected comma-separated integers, got {text!r}") from None
+
+
+def parse_widths(text: str, flag: str) -> tuple[int, ...]:
+    """Comma-separated positive layer widths."""
+    widths = parse_ints(text, flag)
+    require(bool(widths) and min(widths) > 0, flag,
+            f"expected positive comma-separated widths, got {text!r}")
+    return tuple(widths)
 
 
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | None:

@@ -66,9 +66,7 @@ flags.DEFINE_integer("cpu_devices", 1, "CPU devices JAX exposes; each phase's me
                      "GPU).", lower_bound=1)
 flags.register_multi_flags_validator(["l_min", "l_max"], lambda f: f["l_max"] > f["l_min"],
                                      "--l_max: the lambda range is empty (needs l_max > l_min)")
-flags.register_multi_flags_validator(["eta_min", "eta_max"],
-                                     lambda f: 0 < f["eta_min"] < f["eta_max"],
-                                     "--eta_max: needs 0 < eta_min < eta_max")
+common.register_positive_range("eta_min", "eta_max", strict=True)
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -90,46 +88,19 @@ SEARCH = {"a2": Search(hidden=(50,), bn=False, init="xavier", n_s_epochs=2, fina
           "a3": Search(hidden=(50, 50), bn=True, init="he", n_s_epochs=5, final_n_val=5000)}
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    model: str
-    l_min: float
-    l_max: float
-    n_coarse: int
-    n_fine: int
-    fine_margin: float
-    cycles: int
-    final_cycles: int
-    final_seeds: tuple[int, ...]
-    n_s: int | None
-    n_batch: int
-    eta_min: float
-    eta_max: float
-    n_val: int
-    final_n_val: int | None
-    n_train_limit: int
-    distributed: bool
-    coordinator_address: str | None
-    num_processes: int | None
-    process_id: int | None
-    cpu_devices: int
-    seed: int
-    grad: str
-
-
-def config_from_flags() -> Config:
+def config_from_flags():
     seeds = common.parse_ints(FLAGS.final_seeds, "final_seeds")
     common.require(bool(seeds) or FLAGS.final_cycles == 0, "final_seeds", "is empty")
-    return common.from_flags(Config, final_seeds=tuple(seeds))
+    return common.config(__name__, final_seeds=tuple(seeds))
 
 
-def load_data(cfg: Config, n_val: int, eval_test: bool, flag: str = "n_val") -> dict:
+def load_data(cfg, n_val: int, eval_test: bool, flag: str = "n_val") -> dict:
     return cifar10.device_splits(common.cifar10_splits("all", n_val, flag),
                                  ("train", "val", "test") if eval_test else ("train", "val"),
                                  n_train=cfg.n_train_limit or None)
 
 
-def make_trainer(cfg: Config, n_train: int, n_s: int, eval_test: bool):
+def make_trainer(cfg, n_train: int, n_s: int, eval_test: bool):
     common.require(cfg.n_batch <= n_train, "n_batch",
                    f"{cfg.n_batch} is larger than the {n_train} training samples")
     net = SEARCH[cfg.model]
