@@ -1,4 +1,4 @@
-"""DD2424 Assignment 2: a two-layer ReLU network under a cyclical learning rate (specs.md section 4).
+"""DD2424 Assignment 2: a two-layer ReLU network under a cyclical learning rate.
 
 Default: the sheet's Exercises 3 and 4 on data batch 1 (train) / batch 2 (val) / test batch:
 m = 50 hidden units, W1 ~ N(0, 1/d), W2 ~ N(0, 1/m), b = 0, lambda = .01, batch 100,
@@ -14,25 +14,26 @@ update step, train and val) into --workdir.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax
-from absl import app, flags, logging
+from absl import flags, logging
 
-from experiments import common, cyclic_mlp
-from jaxdl.models import mlp
-from jaxdl import plots, results, train
+from experiments import common
+from jaxdl import optimizers, plots, results, samplers, train
 from jaxdl.data import cifar10
-from jaxdl.layers import initializers
+from jaxdl.layers import initializers, losses
+from jaxdl.models import mlp
 
 flags.DEFINE_string("names", "ex3,ex4", "Comma-separated name of each run.")
 flags.DEFINE_string("n_s", "500,800", "Comma-separated half-cycle length n_s of each run.")
 flags.DEFINE_string("n_cycles", "1,3", "Comma-separated number of cycles of each run.")
 flags.DEFINE_string("hidden", "50", "Comma-separated hidden widths (one value: two layers).")
-flags.DEFINE_float("lam", 0.01, "L2 weight lambda.")
+flags.DEFINE_float("lam", 0.01, "L2 weight lambda.", lower_bound=0.0)
 flags.DEFINE_float("eta_min", 1e-5, "Lowest learning rate of the cycle.")
 flags.DEFINE_float("eta_max", 1e-1, "Highest learning rate of the cycle.")
-flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
+flags.DEFINE_integer("n_batch", 100, "Mini-batch size.", lower_bound=1)
 flags.DEFINE_enum("init", "xavier", ["xavier", "he", "normal"],
                   "W initialiser: xavier = the sheet's std 1/sqrt(fan_in); normal needs "
                   "--init_std.")
@@ -40,75 +41,75 @@ flags.DEFINE_float("init_std", 0.01, "Std of --init=normal.")
 flags.DEFINE_bool("shuffle", True, "Reshuffle the training data every epoch.")
 flags.DEFINE_enum("split", "a1", ["a1", "all"],
                   "a1: batch 1 / batch 2 / test; all: five batches minus --n_val for validation.")
-flags.DEFINE_integer("n_val", 5000, "Validation size with --split=all.")
-flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.")
+flags.DEFINE_integer("n_val", 5000, "Validation size with --split=all.", lower_bound=1,
+                     upper_bound=49999)
+flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.", lower_bound=1)
+flags.register_validator("init_std", lambda v: v > 0, "must be > 0")
+common.register_positive_range("eta_min", "eta_max")
+flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
 
 
-def validate_flags() -> tuple[list[str], list[int], list[int], list[int], int]:
+@dataclasses.dataclass(frozen=True)
+class Run:
+    name: str
+    n_s: int
+    n_cycles: int
+    n_epochs: int
+
+
+def config_from_flags():
     names = [v.strip() for v in FLAGS.names.split(",") if v.strip()]
     n_s = common.parse_ints(FLAGS.n_s, "n_s")
     n_cycles = common.parse_ints(FLAGS.n_cycles, "n_cycles")
-    hidden = common.parse_ints(FLAGS.hidden, "hidden")
+    hidden = common.parse_widths(FLAGS.hidden, "hidden")
     common.require(len(n_s) == len(names), "n_s", f"gives {len(n_s)} values for {len(names)} "
                    "--names")
     common.require(len(n_cycles) == len(names), "n_cycles",
                    f"gives {len(n_cycles)} values for {len(names)} --names")
     common.require(len(set(names)) == len(names), "names", "must be distinct")
-    common.require(bool(hidden) and all(m > 0 for m in hidden), "hidden",
-                   "expected positive widths")
     common.require(all(v > 0 for v in n_s), "n_s", "must be > 0")
     common.require(all(v > 0 for v in n_cycles), "n_cycles", "must be > 0")
-    common.require(FLAGS.lam >= 0, "lam", "must be >= 0")
-    common.require(0 < FLAGS.eta_min <= FLAGS.eta_max, "eta_min", "needs 0 < eta_min <= eta_max")
-    common.require(FLAGS.n_batch > 0, "n_batch", "must be > 0")
-    common.require(FLAGS.init_std > 0, "init_std", "must be > 0")
-    common.require(FLAGS.epochs_per_eval > 0, "epochs_per_eval", "must be > 0")
     n_train = 10000 if FLAGS.split == "a1" else 50000 - FLAGS.n_val
-    common.require(0 < FLAGS.n_val < 50000, "n_val", "must lie in 1..49999")
     common.require(FLAGS.n_batch <= n_train, "n_batch", f"exceeds the {n_train} training samples")
     steps_per_epoch = n_train // FLAGS.n_batch
-    epochs = []
-    for name, ns, nc in zip(names, n_s, n_cycles):
-        e = cyclic_mlp.n_epochs_for(ns, nc, steps_per_epoch)
-        common.require(e is not None and e % FLAGS.epochs_per_eval == 0, "n_s",
-                       f"run {name}: {nc} cycles of 2*{ns} updates is not a whole number of "
-                       f"{FLAGS.epochs_per_eval}-epoch segments of {steps_per_epoch} updates")
-        epochs.append(e)
-    return names, n_s, n_cycles, epochs, hidden
+    runs = tuple(Run(name, ns, nc, common.cycle_epochs(ns, nc, steps_per_epoch,
+                                                       FLAGS.epochs_per_eval))
+                 for name, ns, nc in zip(names, n_s, n_cycles))
+    return common.config(__name__, runs=runs, hidden=hidden)
 
 
 def main(argv):
     del argv
-    names, n_s, n_cycles, epochs, hidden = validate_flags()
+    cfg = config_from_flags()
     workdir = common.workdir()
     t0 = time.perf_counter()
-    splits = cifar10.load_splits(FLAGS.split, FLAGS.data_dir, n_val=FLAGS.n_val)
-    data = train.to_device({"X_train": splits["train"].X, "Y_train": splits["train"].Y,
-                            "X_val": splits["val"].X, "Y_val": splits["val"].Y})
-    test = cyclic_mlp.device_split(splits["test"])
-    init = initializers.by_name(FLAGS.init, FLAGS.init_std if FLAGS.init == "normal" else None)
-    model = mlp.mlp(hidden, cifar10.N_CLASSES, w_init=init)
-    trainer = cyclic_mlp.make_trainer(model, len(splits["train"].X), FLAGS.n_batch,
-                                      shuffle=FLAGS.shuffle, grad=FLAGS.grad,
-                                      epochs_per_eval=FLAGS.epochs_per_eval)
+    data = cifar10.device_splits(cifar10.load_splits(cfg.split, cfg.data_dir, n_val=cfg.n_val))
+    init = initializers.by_name(cfg.init, cfg.init_std if cfg.init == "normal" else None)
+    trainer = train.make_trainer(
+        mlp.mlp(cfg.hidden, cifar10.N_CLASSES, w_init=init), losses.softmax_cross_entropy,
+        optimizers.cyclical_sgd,
+        samplers.epoch_batches(cfg.n_batch, data["X_train"].shape[0], shuffle=cfg.shuffle),
+        grad=cfg.grad, epochs_per_eval=cfg.epochs_per_eval)
     runs = []
-    for i, (name, ns, nc, ne) in enumerate(zip(names, n_s, n_cycles, epochs)):
-        hp = cyclic_mlp.hparams(FLAGS.lam, FLAGS.eta_min, FLAGS.eta_max, ns)
-        key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i)
-        logging.info("%s: n_s=%d, %d cycles = %d epochs", name, ns, nc, ne)
-        r = cyclic_mlp.run(trainer, hp, key, data, test, ne, name=name,
-                           checkpoint=workdir / f"checkpoint_{name}.msgpack")
-        runs.append({"name": name, "config": {"hidden": hidden, "lam": FLAGS.lam,
-                                              "eta_min": FLAGS.eta_min, "eta_max": FLAGS.eta_max,
-                                              "n_s": ns, "n_cycles": nc, "n_epochs": ne,
-                                              "n_batch": FLAGS.n_batch, "init": FLAGS.init},
+    for i, run in enumerate(cfg.runs):
+        hp = train.as_hparams(lam=cfg.lam, eta_min=cfg.eta_min, eta_max=cfg.eta_max, n_s=run.n_s)
+        logging.info("%s: n_s=%d, %d cycles = %d epochs", run.name, run.n_s, run.n_cycles,
+                     run.n_epochs)
+        r = train.fit_and_test(trainer, hp, jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i),
+                               data, run.n_epochs, name=run.name, eval_at_start=True,
+                               checkpoint=workdir / f"checkpoint_{run.name}.msgpack")
+        runs.append({"name": run.name,
+                     "config": {"hidden": list(cfg.hidden), "lam": cfg.lam,
+                                "eta_min": cfg.eta_min, "eta_max": cfg.eta_max, "n_s": run.n_s,
+                                "n_cycles": run.n_cycles, "n_epochs": run.n_epochs,
+                                "n_batch": cfg.n_batch, "init": cfg.init},
                      "metrics": r.metrics})
-        results.write_csv(workdir / f"history_{name}.csv", r.history)
-        plots.curve_panels(r.history, workdir / f"curves_{name}.png", x="step",
-                           title=f"A2 {name}: m={hidden}, lambda={FLAGS.lam:g}, n_s={ns}, "
-                                 f"{nc} cycle(s); test acc "
+        results.write_csv(workdir / f"history_{run.name}.csv", r.history)
+        plots.curve_panels(r.history, workdir / f"curves_{run.name}.png", x="step",
+                           title=f"A2 {run.name}: m={list(cfg.hidden)}, lambda={cfg.lam:g}, "
+                                 f"n_s={run.n_s}, {run.n_cycles} cycle(s); test acc "
                                  f"{100 * r.metrics['test_accuracy']:.2f} %")
         results.write_results(workdir, "a2_two_layer", common.script_flags(__name__), runs,
                               wall_seconds=time.perf_counter() - t0)
@@ -117,4 +118,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(common.main_wrapper(main))
+    common.run(main)

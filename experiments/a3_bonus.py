@@ -1,5 +1,6 @@
-"""DD2424 A3 bonus (specs 5.4): BN after the ReLU, PreciseBN, skip connections in a deep net, and a
-wide deep BN net with augmentation, each trained by SGD under the cyclical learning rate.
+"""DD2424 Assignment 3, bonus exercises: BN after the ReLU, PreciseBN, skip connections in a deep
+net, and a wide deep BN net with augmentation, each trained by SGD under the cyclical learning
+rate.
 
     python -m experiments.a3_bonus --workdir runs/a3_bonus
     # studies (--studies):
@@ -21,96 +22,87 @@ from __future__ import annotations
 import time
 
 import jax
-from absl import app, flags, logging
+from absl import flags, logging
 
-from experiments import bonus_runs, common, cyclic_mlp
-from jaxdl.models import mlp
-from jaxdl import plots, precise_bn, results, train
+from experiments import common
+from jaxdl import optimizers, plots, precise_bn, results, samplers, train
 from jaxdl.data import augment, cifar10
 from jaxdl.layers import losses
+from jaxdl.models import mlp
 
 STUDIES = ("bn_after", "skip", "wide")
 flags.DEFINE_list("studies", list(STUDIES), f"Which studies to run, of {STUDIES}.")
 flags.DEFINE_string("hidden", "50,50", "Hidden widths of the bn_after study.")
-flags.DEFINE_float("lam", 0.005, "L2 weight lambda of the bn_after and skip studies.")
+flags.DEFINE_float("lam", 0.005, "L2 weight lambda of the bn_after and skip studies.",
+                   lower_bound=0.0)
 flags.DEFINE_float("eta_min", 1e-5, "Lowest cyclical learning rate.")
 flags.DEFINE_float("eta_max", 1e-1, "Highest cyclical learning rate.")
-flags.DEFINE_integer("n_s", 2250, "Half-cycle of the bn_after and skip studies (5 * 45000 / 100).")
-flags.DEFINE_integer("n_cycles", 2, "Cycles of the bn_after and skip studies.")
+flags.DEFINE_integer("n_s", 2250, "Half-cycle of the bn_after and skip studies (5 * 45000 / 100).",
+                     lower_bound=1)
+flags.DEFINE_integer("n_cycles", 2, "Cycles of the bn_after and skip studies.", lower_bound=1)
 flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
-flags.DEFINE_integer("n_val", 5000, "Validation size of the bn_after and skip studies.")
-flags.DEFINE_integer("skip_width", 50, "Width of every layer of the skip-connection net.")
-flags.DEFINE_integer("skip_blocks", 3, "Two-layer blocks of the skip-connection net.")
+flags.DEFINE_integer("n_val", 5000, "Validation size of the bn_after and skip studies.",
+                     lower_bound=1)
+flags.DEFINE_integer("skip_width", 50, "Width of every layer of the skip-connection net.",
+                     lower_bound=1)
+flags.DEFINE_integer("skip_blocks", 3, "Two-layer blocks of the skip-connection net.",
+                     lower_bound=1)
 flags.DEFINE_string("wide_hidden", "500,250,100,50", "Hidden widths of the wide BN net.")
-flags.DEFINE_float("wide_lam", 0.002, "L2 weight lambda of the wide BN net.")
-flags.DEFINE_integer("wide_n_s", 2450, "Half-cycle of the wide BN net (5 * 49000 / 100).")
-flags.DEFINE_integer("wide_cycles", 3, "Cycles of the wide BN net.")
-flags.DEFINE_integer("wide_n_val", 1000, "Validation size of the wide BN net.")
-flags.DEFINE_integer("max_shift", 3, "Translations of the wide net in [-max_shift, max_shift].")
-flags.DEFINE_integer("precise_n", 10000, "Training samples PreciseBN recomputes statistics on.")
-flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.")
+flags.DEFINE_float("wide_lam", 0.002, "L2 weight lambda of the wide BN net.", lower_bound=0.0)
+flags.DEFINE_integer("wide_n_s", 2450, "Half-cycle of the wide BN net (5 * 49000 / 100).",
+                     lower_bound=1)
+flags.DEFINE_integer("wide_cycles", 3, "Cycles of the wide BN net.", lower_bound=1)
+flags.DEFINE_integer("wide_n_val", 1000, "Validation size of the wide BN net.", lower_bound=1)
+flags.DEFINE_integer("max_shift", 3, "Translations of the wide net in [-max_shift, max_shift].",
+                     lower_bound=0, upper_bound=8)
+flags.DEFINE_integer("precise_n", 10000, "Training samples PreciseBN recomputes statistics on.",
+                     lower_bound=1)
+flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.", lower_bound=1)
+flags.register_validator("studies", lambda v: bool(v) and set(v) <= set(STUDIES),
+                         f"expected a comma-separated list of {STUDIES}")
+flags.register_validator("n_batch", lambda v: v > 1, "must be > 1 (batch normalisation)")
+common.register_positive_range("eta_min", "eta_max")
+flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
 
 
-def epochs_for(n_s: int, n_cycles: int, n_train: int, flag: str) -> int:
-    """Epochs of n_cycles whole cycles (checked once the data, hence n_train, is loaded; still
-    before anything compiles)."""
-    steps = n_train // FLAGS.n_batch
-    e = cyclic_mlp.n_epochs_for(n_s, n_cycles, steps)
-    common.require(e is not None and e % FLAGS.epochs_per_eval == 0, flag,
-                   f"{n_cycles} cycles of 2*{n_s} updates is not a whole number of "
-                   f"{FLAGS.epochs_per_eval}-epoch segments of {steps} updates")
-    return e
-
-
-def validate_flags() -> dict:
-    bad = [s for s in FLAGS.studies if s not in STUDIES]
-    common.require(not bad and bool(FLAGS.studies), "studies",
-                   f"unknown {bad}; choose of {STUDIES}")
-    hidden = common.parse_ints(FLAGS.hidden, "hidden")
-    wide = common.parse_ints(FLAGS.wide_hidden, "wide_hidden")
-    common.require(bool(hidden) and min(hidden) > 0, "hidden", "expected positive widths")
-    common.require(bool(wide) and min(wide) > 0, "wide_hidden", "expected positive widths")
-    common.require(FLAGS.lam >= 0, "lam", "must be >= 0")
-    common.require(FLAGS.wide_lam >= 0, "wide_lam", "must be >= 0")
-    common.require(0 < FLAGS.eta_min <= FLAGS.eta_max, "eta_min", "needs 0 < eta_min <= eta_max")
-    common.require(FLAGS.n_batch > 1, "n_batch", "must be > 1 (batch normalisation)")
-    for flag in ("n_s", "n_cycles", "wide_n_s", "wide_cycles", "skip_width", "skip_blocks",
-                 "precise_n", "epochs_per_eval"):
-        common.require(FLAGS[flag].value > 0, flag, "must be > 0")
-    common.require(0 <= FLAGS.max_shift <= 8, "max_shift", "must lie in 0..8")
+def config_from_flags():
+    widths = {flag: common.parse_widths(FLAGS[flag].value, flag)
+              for flag in ("hidden", "wide_hidden")}
     for flag in ("n_val", "wide_n_val"):
-        common.require(0 < FLAGS[flag].value < 50000 - FLAGS.n_batch, flag, "must lie in 1..49899")
-    return {"hidden": hidden, "wide": wide}
+        common.require(FLAGS[flag].value < 50000 - FLAGS.n_batch, flag,
+                       f"must lie in 1..{50000 - FLAGS.n_batch - 1}")
+    return common.config(__name__, **widths)
 
 
 def main(argv):
     del argv
-    cfg = validate_flags()
+    cfg = config_from_flags()
     workdir = common.workdir()
     t0 = time.perf_counter()
     runs = []
 
-    def train_one(name, model, data, test, hp, n_epochs, aug=None, config=None):
+    def train_one(name, model, data, hp, n_epochs, aug=None, config=None):
         """One run with the EMA and the PreciseBN test accuracy; config holds lam and n_s."""
-        n = data["X_train"].shape[0]
-        trainer = train.make_trainer(model, losses.softmax_cross_entropy, cyclic_mlp.optimizer,
-                                     train.shuffled_batches(FLAGS.n_batch, n), grad=FLAGS.grad,
-                                     epochs_per_eval=FLAGS.epochs_per_eval, augment=aug)
-        key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), len(runs))
-        r = bonus_runs.run(trainer, hp, key, data, test, n_epochs, name=name)
+        trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizers.cyclical_sgd,
+                                     samplers.shuffled_batches(cfg.n_batch,
+                                                               data["X_train"].shape[0]),
+                                     grad=cfg.grad, epochs_per_eval=cfg.epochs_per_eval,
+                                     augment=aug)
+        key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), len(runs))
+        r = train.fit_and_test(trainer, hp, key, data, n_epochs, name=name)
         p = r.state.params
-        precise = precise_bn.recompute(model, p, r.state.state, data["X_train"][:FLAGS.precise_n])
-        r.metrics["test_accuracy_precise_bn"] = bonus_runs.test_accuracy(trainer, p, precise, hp,
-                                                                         test)
-        r.metrics["val_accuracy_precise_bn"] = bonus_runs.test_accuracy(
-            trainer, p, precise, hp, (data["X_val"], data["Y_val"]))
+        precise = precise_bn.recompute(model, p, r.state.state, data["X_train"][:cfg.precise_n])
+        evaluate = jax.jit(trainer.evaluate)
+        for split in ("test", "val"):
+            r.metrics[f"{split}_accuracy_precise_bn"] = float(evaluate(
+                p, precise, hp, data[f"X_{split}"], data[f"Y_{split}"])["accuracy"])
         logging.info("%s: test accuracy %.4f with EMA statistics, %.4f with PreciseBN", name,
                      r.metrics["test_accuracy"], r.metrics["test_accuracy_precise_bn"])
-        runs.append({"name": name, "config": {**config, "eta_min": FLAGS.eta_min,
-                                              "eta_max": FLAGS.eta_max, "n_epochs": n_epochs,
-                                              "n_batch": FLAGS.n_batch},
+        runs.append({"name": name, "config": {**config, "eta_min": cfg.eta_min,
+                                              "eta_max": cfg.eta_max, "n_epochs": n_epochs,
+                                              "n_batch": cfg.n_batch},
                      "metrics": r.metrics})
         results.write_csv(workdir / f"history_{name}.csv", r.history)
         plots.curve_panels(r.history, workdir / f"curves_{name}.png",
@@ -119,35 +111,38 @@ def main(argv):
         results.write_results(workdir, "a3_bonus", common.script_flags(__name__), runs,
                               wall_seconds=time.perf_counter() - t0)
 
-    small = [s for s in ("bn_after", "skip") if s in FLAGS.studies]
-    if small:
-        data, test = bonus_runs.load(FLAGS.n_val, FLAGS.data_dir)
-        hp = cyclic_mlp.hparams(FLAGS.lam, FLAGS.eta_min, FLAGS.eta_max, FLAGS.n_s)
-        epochs = epochs_for(FLAGS.n_s, FLAGS.n_cycles, data["X_train"].shape[0], "n_s")
-        if "bn_after" in small:
-            for name, model in (("bn_before_relu", mlp.mlp(cfg["hidden"], cifar10.N_CLASSES,
-                                                              bn=True)),
-                                ("bn_after_relu", mlp.mlp_bn_after_relu(
-                                    cfg["hidden"], cifar10.N_CLASSES))):
-                train_one(name, model, data, test, hp, epochs,
-                          config={"hidden": cfg["hidden"], "lam": FLAGS.lam, "n_s": FLAGS.n_s})
-        if "skip" in small:
+    def load(n_val, lam, n_s, n_cycles, prefix):
+        """The data, hp and epochs of the small studies (prefix "") or the wide one ("wide_")."""
+        data = cifar10.device_splits(common.cifar10_splits("all", n_val, f"{prefix}n_val"))
+        hp = train.as_hparams(lam=lam, eta_min=cfg.eta_min, eta_max=cfg.eta_max, n_s=n_s)
+        epochs = common.cycle_epochs(n_s, n_cycles, data["X_train"].shape[0] // cfg.n_batch,
+                                     cfg.epochs_per_eval, f"{prefix}n_s")
+        return data, hp, epochs
+
+    if "bn_after" in cfg.studies or "skip" in cfg.studies:
+        data, hp, epochs = load(cfg.n_val, cfg.lam, cfg.n_s, cfg.n_cycles, "")
+        if "bn_after" in cfg.studies:
+            for name, model in (("bn_before_relu", mlp.mlp(cfg.hidden, cifar10.N_CLASSES,
+                                                           bn=True)),
+                                ("bn_after_relu", mlp.mlp_bn_after_relu(cfg.hidden,
+                                                                        cifar10.N_CLASSES))):
+                train_one(name, model, data, hp, epochs,
+                          config={"hidden": list(cfg.hidden), "lam": cfg.lam, "n_s": cfg.n_s})
+        if "skip" in cfg.studies:
             for skip in (True, False):
-                model = mlp.skip_mlp(FLAGS.skip_width, FLAGS.skip_blocks,
-                                              cifar10.N_CLASSES, skip=skip)
-                train_one(f"deep{2 + 2 * FLAGS.skip_blocks}_{'skip' if skip else 'plain'}",
-                          model, data, test, hp, epochs,
-                          config={"width": FLAGS.skip_width, "blocks": FLAGS.skip_blocks,
-                                  "skip": skip, "lam": FLAGS.lam, "n_s": FLAGS.n_s})
-    if "wide" in FLAGS.studies:
-        data, test = bonus_runs.load(FLAGS.wide_n_val, FLAGS.data_dir)
-        hp = cyclic_mlp.hparams(FLAGS.wide_lam, FLAGS.eta_min, FLAGS.eta_max, FLAGS.wide_n_s)
-        epochs = epochs_for(FLAGS.wide_n_s, FLAGS.wide_cycles, data["X_train"].shape[0],
-                            "wide_n_s")
-        train_one("wide_bn", mlp.mlp(cfg["wide"], cifar10.N_CLASSES, bn=True), data, test, hp,
-                  epochs, aug=augment.make_augment(True, FLAGS.max_shift),
-                  config={"hidden": cfg["wide"], "flip": True, "max_shift": FLAGS.max_shift,
-                          "lam": FLAGS.wide_lam, "n_s": FLAGS.wide_n_s})
+                model = mlp.skip_mlp(cfg.skip_width, cfg.skip_blocks, cifar10.N_CLASSES,
+                                     skip=skip)
+                train_one(f"deep{2 + 2 * cfg.skip_blocks}_{'skip' if skip else 'plain'}",
+                          model, data, hp, epochs,
+                          config={"width": cfg.skip_width, "blocks": cfg.skip_blocks,
+                                  "skip": skip, "lam": cfg.lam, "n_s": cfg.n_s})
+    if "wide" in cfg.studies:
+        data, hp, epochs = load(cfg.wide_n_val, cfg.wide_lam, cfg.wide_n_s, cfg.wide_cycles,
+                                "wide_")
+        train_one("wide_bn", mlp.mlp(cfg.wide_hidden, cifar10.N_CLASSES, bn=True), data, hp,
+                  epochs, aug=augment.make_augment(True, cfg.max_shift),
+                  config={"hidden": list(cfg.wide_hidden), "flip": True,
+                          "max_shift": cfg.max_shift, "lam": cfg.wide_lam, "n_s": cfg.wide_n_s})
     for r in runs:
         m = r["metrics"]
         print(f"{r['name']:>16}: test accuracy {100 * m['test_accuracy']:.2f} % "
@@ -155,4 +150,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(common.main_wrapper(main))
+    common.run(main)

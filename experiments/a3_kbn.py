@@ -1,5 +1,5 @@
 """DD2424 Assignment 3: k-layer MLPs with and without batch normalisation, and the sensitivity to
-the initialisation (specs.md section 5).
+the initialisation.
 
 Default, the sheet's settings: 45k train / 5k val (the last 5k of the five batches) / test batch,
 lambda = .005, batch 100, eta in [1e-5, 1e-1], n_s = 5 * 45000 / 100 = 2250, 2 cycles (9000
@@ -19,16 +19,17 @@ Writes results.json, history_<run>.csv, curves_<run>.png per run, and comparison
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax
-from absl import app, flags, logging
+from absl import flags, logging
 
-from experiments import common, cyclic_mlp
-from jaxdl.models import mlp
-from jaxdl import plots, results, train
+from experiments import common
+from jaxdl import optimizers, plots, results, samplers, train
 from jaxdl.data import cifar10
-from jaxdl.layers import initializers
+from jaxdl.layers import initializers, losses
+from jaxdl.models import mlp
 
 flags.DEFINE_list("studies", ["main", "sensitivity"], "Which studies to run: main, sensitivity.")
 flags.DEFINE_string("hidden_sets", "50,50;50,30,20,20,10,10,10,10",
@@ -37,125 +38,109 @@ flags.DEFINE_string("hidden_sets", "50,50;50,30,20,20,10,10,10,10",
 flags.DEFINE_list("bn_modes", ["off", "on"], "Batch normalisation off and/or on.")
 flags.DEFINE_string("sigmas", "1e-1,1e-3,1e-4", "Sensitivity study: the init std of every W.")
 flags.DEFINE_string("sigma_hidden", "50,50", "Sensitivity study: hidden widths.")
-flags.DEFINE_float("lam", 0.005, "L2 weight lambda.")
+flags.DEFINE_float("lam", 0.005, "L2 weight lambda.", lower_bound=0.0)
 flags.DEFINE_float("eta_min", 1e-5, "Lowest learning rate of the cycle.")
 flags.DEFINE_float("eta_max", 1e-1, "Highest learning rate of the cycle.")
-flags.DEFINE_integer("n_s", 2250, "Half-cycle length in updates.")
-flags.DEFINE_integer("n_cycles", 2, "Number of cycles.")
-flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
-flags.DEFINE_integer("n_val", 5000, "Validation images held out of the 50k training images.")
+flags.DEFINE_integer("n_s", 2250, "Half-cycle length in updates.", lower_bound=1)
+flags.DEFINE_integer("n_cycles", 2, "Number of cycles.", lower_bound=1)
+flags.DEFINE_integer("n_batch", 100, "Mini-batch size.", lower_bound=1)
+flags.DEFINE_integer("n_val", 5000, "Validation images held out of the 50k training images.",
+                     lower_bound=1, upper_bound=49999)
 flags.DEFINE_enum("init", "he", ["he", "xavier"], "Main study's W initialiser.")
 flags.DEFINE_bool("shuffle", True, "Reshuffle the training data every epoch.")
 flags.DEFINE_float("bn_alpha", 0.9, "BN running-average momentum alpha.")
 flags.DEFINE_float("bn_eps", 1e-8, "BN epsilon added to the variance.")
 flags.DEFINE_float("dropout", 0.0, "Dropout rate after every hidden ReLU (0: none).")
-flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.")
+flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.", lower_bound=1)
+flags.register_validator("studies", lambda v: bool(v) and set(v) <= {"main", "sensitivity"},
+                         "expected main and/or sensitivity")
+flags.register_validator("bn_modes", lambda v: bool(v) and set(v) <= {"off", "on"},
+                         "expected off and/or on")
+flags.register_validator("bn_alpha", lambda v: 0 < v < 1, "must lie in (0, 1)")
+flags.register_validator("bn_eps", lambda v: v > 0, "must be > 0")
+flags.register_validator("dropout", lambda v: 0 <= v < 1, "must lie in [0, 1)")
+common.register_positive_range("eta_min", "eta_max")
+flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
 
 
-def _widths(text: str, flag: str) -> list[int]:
-    widths = common.parse_ints(text, flag)
-    common.require(bool(widths) and all(m > 0 for m in widths), flag,
-                   f"expected positive comma-separated widths, got {text!r}")
-    return widths
+@dataclasses.dataclass(frozen=True)
+class Run:
+    name: str
+    study: str  # main or sensitivity
+    hidden: tuple[int, ...]
+    bn: bool
+    sigma: float | None  # every W ~ N(0, sigma^2); None: the --init initialiser
 
 
-def validate_flags() -> dict:
-    studies = set(FLAGS.studies)
-    common.require(bool(studies) and studies <= {"main", "sensitivity"}, "studies",
-                   "expected main and/or sensitivity")
-    bn_modes = FLAGS.bn_modes
-    common.require(bool(bn_modes) and set(bn_modes) <= {"off", "on"}, "bn_modes",
-                   "expected off and/or on")
-    hidden_sets = [_widths(t, "hidden_sets") for t in FLAGS.hidden_sets.split(";") if t.strip()]
+def config_from_flags():
+    hidden_sets = [common.parse_widths(t, "hidden_sets") for t in FLAGS.hidden_sets.split(";")
+                   if t.strip()]
     common.require(bool(hidden_sets), "hidden_sets", "is empty")
     sigmas = common.parse_floats(FLAGS.sigmas, "sigmas")
     common.require(all(s > 0 for s in sigmas), "sigmas", "must be > 0")
-    sigma_hidden = _widths(FLAGS.sigma_hidden, "sigma_hidden")
-    common.require(FLAGS.lam >= 0, "lam", "must be >= 0")
-    common.require(0 < FLAGS.eta_min <= FLAGS.eta_max, "eta_min", "needs 0 < eta_min <= eta_max")
-    common.require(FLAGS.n_s > 0, "n_s", "must be > 0")
-    common.require(FLAGS.n_cycles > 0, "n_cycles", "must be > 0")
-    common.require(0 < FLAGS.n_val < 50000, "n_val", "must lie in 1..49999")
+    sigma_hidden = common.parse_widths(FLAGS.sigma_hidden, "sigma_hidden")
     n_train = 50000 - FLAGS.n_val
-    common.require(0 < FLAGS.n_batch <= n_train, "n_batch",
+    common.require(FLAGS.n_batch <= n_train, "n_batch",
                    f"must lie in 1..{n_train} (the training samples)")
-    common.require(0 < FLAGS.bn_alpha < 1, "bn_alpha", "must lie in (0, 1)")
-    common.require(FLAGS.bn_eps > 0, "bn_eps", "must be > 0")
-    common.require(0 <= FLAGS.dropout < 1, "dropout", "must lie in [0, 1)")
-    common.require(FLAGS.epochs_per_eval > 0, "epochs_per_eval", "must be > 0")
-    steps_per_epoch = n_train // FLAGS.n_batch
-    n_epochs = cyclic_mlp.n_epochs_for(FLAGS.n_s, FLAGS.n_cycles, steps_per_epoch)
-    common.require(n_epochs is not None and n_epochs % FLAGS.epochs_per_eval == 0, "n_s",
-                   f"{FLAGS.n_cycles} cycles of 2*{FLAGS.n_s} updates is not a whole number of "
-                   f"{FLAGS.epochs_per_eval}-epoch segments of {steps_per_epoch} updates")
-    return {"studies": studies, "bn_modes": bn_modes, "hidden_sets": hidden_sets,
-            "sigmas": sigmas, "sigma_hidden": sigma_hidden, "n_epochs": n_epochs}
-
-
-def plan(cfg: dict) -> list[dict]:
-    """Every run: name, study, hidden, bn, sigma (None: the --init initialiser)."""
+    n_epochs = common.cycle_epochs(FLAGS.n_s, FLAGS.n_cycles, n_train // FLAGS.n_batch,
+                                   FLAGS.epochs_per_eval)
     runs = []
-    if "main" in cfg["studies"]:
-        for hidden in cfg["hidden_sets"]:
-            for mode in cfg["bn_modes"]:
-                runs.append({"name": f"{len(hidden) + 1}layer_bn{mode}", "study": "main",
-                             "hidden": hidden, "bn": mode == "on", "sigma": None})
-    if "sensitivity" in cfg["studies"]:
-        for sigma in cfg["sigmas"]:
-            for mode in cfg["bn_modes"]:
-                runs.append({"name": f"sigma{sigma:g}_bn{mode}", "study": "sensitivity",
-                             "hidden": cfg["sigma_hidden"], "bn": mode == "on", "sigma": sigma})
-    return runs
+    if "main" in FLAGS.studies:
+        for hidden in hidden_sets:
+            for mode in FLAGS.bn_modes:
+                runs.append(Run(f"{len(hidden) + 1}layer_bn{mode}", "main", hidden, mode == "on",
+                                None))
+    if "sensitivity" in FLAGS.studies:
+        for sigma in sigmas:
+            for mode in FLAGS.bn_modes:
+                runs.append(Run(f"sigma{sigma:g}_bn{mode}", "sensitivity", sigma_hidden,
+                                mode == "on", sigma))
+    return common.config(__name__, runs=tuple(runs), n_epochs=n_epochs)
 
 
 def main(argv):
     del argv
-    cfg = validate_flags()
+    cfg = config_from_flags()
     workdir = common.workdir()
     t0 = time.perf_counter()
-    splits = cifar10.load_splits("all", FLAGS.data_dir, n_val=FLAGS.n_val)
-    data = train.to_device({"X_train": splits["train"].X, "Y_train": splits["train"].Y,
-                            "X_val": splits["val"].X, "Y_val": splits["val"].Y})
-    test = cyclic_mlp.device_split(splits["test"])
-    hp = cyclic_mlp.hparams(FLAGS.lam, FLAGS.eta_min, FLAGS.eta_max, FLAGS.n_s)
-    n_train = len(splits["train"].X)
+    data = cifar10.device_splits(cifar10.load_splits("all", cfg.data_dir, n_val=cfg.n_val))
+    hp = train.as_hparams(lam=cfg.lam, eta_min=cfg.eta_min, eta_max=cfg.eta_max, n_s=cfg.n_s)
+    sampler = samplers.epoch_batches(cfg.n_batch, data["X_train"].shape[0], shuffle=cfg.shuffle)
 
-    def build(hidden, bn, w_init):
-        return mlp.mlp(hidden, cifar10.N_CLASSES, bn=bn, w_init=w_init,
-                          dropout_rate=FLAGS.dropout, bn_alpha=FLAGS.bn_alpha,
-                          bn_eps=FLAGS.bn_eps)
+    def build(run, w_init):
+        return mlp.mlp(run.hidden, cifar10.N_CLASSES, bn=run.bn, w_init=w_init,
+                       dropout_rate=cfg.dropout, bn_alpha=cfg.bn_alpha, bn_eps=cfg.bn_eps)
 
     trainers = {}  # (hidden, bn) -> trainer: one compiled program per architecture
     runs, histories = [], {}
-    for i, spec in enumerate(plan(cfg)):
-        arch = (tuple(spec["hidden"]), spec["bn"])
+    for i, run in enumerate(cfg.runs):
+        arch = (run.hidden, run.bn)
         if arch not in trainers:
-            trainers[arch] = cyclic_mlp.make_trainer(
-                build(spec["hidden"], spec["bn"], initializers.by_name(FLAGS.init)), n_train,
-                FLAGS.n_batch, shuffle=FLAGS.shuffle, grad=FLAGS.grad,
-                epochs_per_eval=FLAGS.epochs_per_eval)
-        init_model = (None if spec["sigma"] is None else
-                      build(spec["hidden"], spec["bn"], initializers.normal(spec["sigma"])))
-        key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i)
-        name = spec["name"]
-        r = cyclic_mlp.run(trainers[arch], hp, key, data, test, cfg["n_epochs"], name=name,
-                           init_model=init_model,
-                           checkpoint=workdir / f"checkpoint_{name}.msgpack")
-        histories[name] = r.history
-        runs.append({"name": name,
-                     "config": {"study": spec["study"], "hidden": spec["hidden"],
-                                "bn": spec["bn"], "init": (FLAGS.init if spec["sigma"] is None
-                                                           else f"normal({spec['sigma']:g})"),
-                                "lam": FLAGS.lam, "eta_min": FLAGS.eta_min,
-                                "eta_max": FLAGS.eta_max, "n_s": FLAGS.n_s,
-                                "n_cycles": FLAGS.n_cycles, "n_epochs": cfg["n_epochs"],
-                                "n_batch": FLAGS.n_batch, "dropout": FLAGS.dropout},
+            trainers[arch] = train.make_trainer(
+                build(run, initializers.by_name(cfg.init)), losses.softmax_cross_entropy,
+                optimizers.cyclical_sgd, sampler, grad=cfg.grad,
+                epochs_per_eval=cfg.epochs_per_eval)
+        init_model = None if run.sigma is None else build(run, initializers.normal(run.sigma))
+        r = train.fit_and_test(trainers[arch], hp,
+                               jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i), data,
+                               cfg.n_epochs, name=run.name, eval_at_start=True,
+                               init_model=init_model,
+                               checkpoint=workdir / f"checkpoint_{run.name}.msgpack")
+        histories[run.name] = r.history
+        runs.append({"name": run.name,
+                     "config": {"study": run.study, "hidden": list(run.hidden), "bn": run.bn,
+                                "init": (cfg.init if run.sigma is None
+                                         else f"normal({run.sigma:g})"),
+                                "lam": cfg.lam, "eta_min": cfg.eta_min, "eta_max": cfg.eta_max,
+                                "n_s": cfg.n_s, "n_cycles": cfg.n_cycles,
+                                "n_epochs": cfg.n_epochs, "n_batch": cfg.n_batch,
+                                "dropout": cfg.dropout},
                      "metrics": r.metrics})
-        results.write_csv(workdir / f"history_{name}.csv", r.history)
-        plots.curve_panels(r.history, workdir / f"curves_{name}.png", x="step",
-                           title=f"A3 {name}: hidden {spec['hidden']}, test acc "
+        results.write_csv(workdir / f"history_{run.name}.csv", r.history)
+        plots.curve_panels(r.history, workdir / f"curves_{run.name}.png", x="step",
+                           title=f"A3 {run.name}: hidden {list(run.hidden)}, test acc "
                                  f"{100 * r.metrics['test_accuracy']:.2f} %")
         results.write_results(workdir, "a3_kbn", common.script_flags(__name__), runs,
                               wall_seconds=time.perf_counter() - t0)
@@ -185,4 +170,4 @@ def write_comparisons(workdir, runs, histories) -> None:
 
 
 if __name__ == "__main__":
-    app.run(common.main_wrapper(main))
+    common.run(main)

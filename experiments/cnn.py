@@ -29,7 +29,7 @@ from absl import app, flags, logging
 
 from experiments import common
 from jaxdl.models import cnn
-from jaxdl import metrics, optimizers, plots, results, train
+from jaxdl import metrics, optimizers, plots, results, samplers, train
 from jaxdl import model as model_lib
 from jaxdl.data import cifar10, mnist
 from jaxdl.layers import losses
@@ -176,14 +176,14 @@ def main(argv):
                             "X_val": splits["val"][0], "Y_val": onehot(splits["val"][1])})
     if FLAGS.arch == "starter":
         model = cnn.starter(FLAGS.dataset)
-        sampler = train.random_batches(s["batch"], n_train, FLAGS.eval_every,
-                                       replace=FLAGS.replace_within_batch)
+        sampler = samplers.random_batches(s["batch"], n_train, FLAGS.eval_every,
+                                          replace=FLAGS.replace_within_batch)
         n_segments = s["iterations"] // FLAGS.eval_every
         lr_fn = lambda hp: hp["lr"]  # noqa: E731
         augment = None
     else:
         model = cnn.improved(s["widths"], FLAGS.convs_per_block)
-        sampler = train.shuffled_batches(s["batch"], n_train)
+        sampler = samplers.shuffled_batches(s["batch"], n_train)
         n_segments = FLAGS.epochs
         total_steps = FLAGS.epochs * (n_train // s["batch"])
         lr_fn = lambda hp: optax.cosine_decay_schedule(hp["lr"], total_steps)  # noqa: E731

@@ -1,12 +1,19 @@
-"""Flags and plumbing shared by every experiment script (the library itself never reads FLAGS)."""
+"""Flags and plumbing shared by every experiment script (the library itself never reads FLAGS).
+
+A script is a thin absl app: its flags (simple bounds checked by absl's validators), one frozen
+config built from them (`config`), library calls, outputs; `run(main)` starts it. Every flag
+error is one line naming the flag and exit status 2, before anything compiles.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from absl import flags, logging
+from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Folder for results.json, histories and figures.")
 flags.DEFINE_string("data_dir", None,
@@ -29,6 +36,34 @@ def require(condition: bool, flag: str, message: str) -> None:
     """Rejects a flag value with one line that names it (call before any compilation)."""
     if not condition:
         raise FlagError(f"--{flag}: {message}")
+
+
+def register_positive_range(low: str, high: str, *, strict: bool = False) -> None:
+    """An absl validator of 0 < --low <= --high (< when strict), e.g. a learning-rate range."""
+    def ok(v):
+        return 0 < v[low] and (v[low] < v[high] or (not strict and v[low] == v[high]))
+    flags.register_multi_flags_validator(
+        [low, high], ok, f"--{low}, --{high}: need 0 < {low} {'<' if strict else '<='} {high}")
+
+
+def config(module_name: str, **values: Any) -> Any:
+    """The flags of a script (and the shared ones) as one frozen dataclass, `values` replacing or
+    adding fields (parsed lists, derived numbers); lists become tuples."""
+    fields = {**script_flags(module_name), **values}
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return dataclasses.make_dataclass("Config", list(fields), frozen=True)(**fields)
+
+
+def cycle_epochs(n_s: int, n_cycles: int, steps_per_epoch: int, epochs_per_eval: int = 1,
+                 flag: str = "n_s") -> int:
+    """schedules.cycle_epochs, with cycles that end inside a segment reported as an error of
+    `flag`."""
+    from jaxdl import schedules
+    epochs = schedules.cycle_epochs(n_s, n_cycles, steps_per_epoch, epochs_per_eval)
+    require(epochs is not None, flag,
+            f"{n_cycles} cycle(s) of 2*{n_s} updates is not a whole number of "
+            f"{epochs_per_eval}-epoch segments of {steps_per_epoch} updates")
+    return epochs
 
 
 def script_flags(module_name: str) -> dict:
@@ -61,6 +96,14 @@ def parse_ints(text: str, flag: str) -> list[int]:
         raise FlagError(f"--{flag}: expected comma-separated integers, got {text!r}") from None
 
 
+def parse_widths(text: str, flag: str) -> tuple[int, ...]:
+    """Comma-separated positive layer widths."""
+    widths = parse_ints(text, flag)
+    require(bool(widths) and min(widths) > 0, flag,
+            f"expected positive comma-separated widths, got {text!r}")
+    return tuple(widths)
+
+
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | None:
     """Opt-in persistent compilation cache: `path`, else --compilation_cache_dir, else
     $JAXDL_COMPILATION_CACHE. Caches every program that took >= 0.1 s to compile (jax's default,
@@ -85,11 +128,24 @@ def main_wrapper(main):
             enable_compilation_cache()
             return main(argv)
         except (FlagError, DataError) as e:
-            logging.error("%s", e)
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
     return wrapped
 
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with an impossible value (a bound, a validator, an unknown enum
+    value or flag) reported as one line naming the flag and exit status 2."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(main) -> None:
+    """app.run for an experiment: parse_flags, then main under main_wrapper."""
+    app.run(main_wrapper(main), flags_parser=parse_flags)
 
 
 def cifar10_splits(split: str, n_val: int = 5000, flag: str = "n_val") -> dict:

@@ -21,35 +21,40 @@ Writes coarse.csv/.md, fine.csv/.md, final.csv/.md, search.png and results.json 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from absl import app, flags, logging
+from absl import flags, logging
 
 from experiments import common
+from jaxdl import optimizers, plots, results, samplers, sweep, train
+from jaxdl.data import cifar10
+from jaxdl.layers import initializers, losses
+from jaxdl.models import mlp
 
 flags.DEFINE_enum("model", "a2", ["a2", "a3"], "a2: two-layer m=50; a3: 3-layer [50,50] BN.")
 flags.DEFINE_float("l_min", -5.0, "Coarse range: lambda = 10^l, l in [l_min, l_max].")
 flags.DEFINE_float("l_max", -1.0, "Coarse range upper end (log10 lambda).")
-flags.DEFINE_integer("n_coarse", 20, "Coarse lambda values.")
-flags.DEFINE_integer("n_fine", 12, "Fine lambda values (0: skip the fine search).")
+flags.DEFINE_integer("n_coarse", 20, "Coarse lambda values (the top 3 are reported).",
+                     lower_bound=3)
+flags.DEFINE_integer("n_fine", 12, "Fine lambda values (0: skip the fine search).", lower_bound=0)
 flags.DEFINE_float("fine_margin", 0.25, "Fine range: the coarse top-3 span +- this (log10).")
-flags.DEFINE_integer("cycles", 2, "Cycles per search run.")
-flags.DEFINE_integer("final_cycles", 3, "Cycles of the final runs.")
+flags.DEFINE_integer("cycles", 2, "Cycles per search run.", lower_bound=1)
+flags.DEFINE_integer("final_cycles", 3, "Cycles of the final runs.", lower_bound=0)
 flags.DEFINE_string("final_seeds", "0,1,2,3,4", "Seeds of the final runs (one sweep).")
 flags.DEFINE_integer("n_s", None, "Half-cycle length in updates (default: k floor(n / n_batch), "
-                     "k = 2 for a2, 5 for a3: 900 / 2250 on 45k).")
-flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
+                     "k = 2 for a2, 5 for a3: 900 / 2250 on 45k).", lower_bound=1)
+flags.DEFINE_integer("n_batch", 100, "Mini-batch size.", lower_bound=1)
 flags.DEFINE_float("eta_min", 1e-5, "Cyclical learning rate minimum.")
 flags.DEFINE_float("eta_max", 1e-1, "Cyclical learning rate maximum.")
 flags.DEFINE_integer("n_val", 5000, "Validation images of the search (held out of the 50k).")
 flags.DEFINE_integer("final_n_val", None, "Validation images of the final runs (default: a2 "
                      "1000, a3 5000).")
 flags.DEFINE_integer("n_train_limit", 0, "Use only the first N training samples (0: all); "
-                     "for quick checks.")
+                     "for quick checks.", lower_bound=0)
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() and shard the members "
                   "over every process's devices.")
 flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0.")
@@ -58,85 +63,68 @@ flags.DEFINE_integer("process_id", None, "With --distributed: this process's ind
 flags.DEFINE_integer("cpu_devices", 1, "CPU devices JAX exposes; each phase's members are "
                      "sharded over them, so N up to the core count splits the sweep over cores "
                      "(numbers then differ from one device's in float rounding; no effect on a "
-                     "GPU).")
+                     "GPU).", lower_bound=1)
+flags.register_multi_flags_validator(["l_min", "l_max"], lambda f: f["l_max"] > f["l_min"],
+                                     "--l_max: the lambda range is empty (needs l_max > l_min)")
+common.register_positive_range("eta_min", "eta_max", strict=True)
+flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
 
-# n_s = k floor(n / n_batch) (the sheets' rule: a2 k = 2 gives 900 on 45k and 980 on 49k; a3
-# k = 5 gives 2250 on 45k), so every cycle ends exactly at an epoch's end, where it is evaluated
-SEARCH = {"a2": dict(hidden=(50,), bn=False, init="xavier", n_s_epochs=2, final_n_val=1000),
-          "a3": dict(hidden=(50, 50), bn=True, init="he", n_s_epochs=5, final_n_val=5000)}
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+    """The searched net and its sheet's n_s rule: n_s = n_s_epochs floor(n / n_batch) (a2: 900 on
+    45k and 980 on 49k; a3: 2250 on 45k), so every cycle ends exactly at an epoch's end, where it
+    is evaluated."""
+    hidden: tuple[int, ...]
+    bn: bool
+    init: str
+    n_s_epochs: int
+    final_n_val: int
 
 
-def validate_flags() -> list[int]:
-    common.require(FLAGS.l_max > FLAGS.l_min, "l_max",
-                   f"the lambda range is empty: l_max={FLAGS.l_max} <= l_min={FLAGS.l_min}")
-    common.require(FLAGS.n_coarse >= 3, "n_coarse", "must be >= 3 (the top 3 are reported)")
-    common.require(FLAGS.n_fine >= 0, "n_fine", "must be >= 0")
-    common.require(FLAGS.cycles > 0, "cycles", "must be > 0")
-    common.require(FLAGS.final_cycles >= 0, "final_cycles", "must be >= 0")
-    common.require(FLAGS.n_s is None or FLAGS.n_s > 0, "n_s", "must be > 0")
-    common.require(FLAGS.n_batch > 0, "n_batch", "must be > 0")
-    common.require(0 < FLAGS.eta_min < FLAGS.eta_max, "eta_max",
-                   "need 0 < eta_min < eta_max")
-    common.require(FLAGS.n_train_limit >= 0, "n_train_limit", "must be >= 0")
-    common.require(FLAGS.cpu_devices >= 1, "cpu_devices", "must be >= 1")
+SEARCH = {"a2": Search(hidden=(50,), bn=False, init="xavier", n_s_epochs=2, final_n_val=1000),
+          "a3": Search(hidden=(50, 50), bn=True, init="he", n_s_epochs=5, final_n_val=5000)}
+
+
+def config_from_flags():
     seeds = common.parse_ints(FLAGS.final_seeds, "final_seeds")
     common.require(bool(seeds) or FLAGS.final_cycles == 0, "final_seeds", "is empty")
-    return seeds
+    return common.config(__name__, final_seeds=tuple(seeds))
 
 
-def load_data(n_val: int, eval_test: bool, flag: str = "n_val"):
-    s = common.cifar10_splits("all", n_val, flag)
-    limit = FLAGS.n_train_limit or len(s["train"].X)
-    data = {"X_train": s["train"].X[:limit], "Y_train": s["train"].Y[:limit],
-            "X_val": s["val"].X, "Y_val": s["val"].Y}
-    if eval_test:
-        data.update(X_test=s["test"].X, Y_test=s["test"].Y)
-    return data
+def load_data(cfg, n_val: int, eval_test: bool, flag: str = "n_val") -> dict:
+    return cifar10.device_splits(common.cifar10_splits("all", n_val, flag),
+                                 ("train", "val", "test") if eval_test else ("train", "val"),
+                                 n_train=cfg.n_train_limit or None)
 
 
-def make_trainer(cfg: dict, n_train: int, n_s: int, eval_test: bool):
-    from jaxdl.models import mlp
-    from jaxdl import schedules, train
-    from jaxdl.layers import initializers, losses
-    common.require(FLAGS.n_batch <= n_train, "n_batch",
-                   f"{FLAGS.n_batch} is larger than the {n_train} training samples")
-    model = mlp.mlp(cfg["hidden"], 10, bn=cfg["bn"], w_init=initializers.by_name(cfg["init"]))
-
-    def optimizer(hp):
-        return optax.scale_by_learning_rate(
-            schedules.cyclical(hp["eta_min"], hp["eta_max"], hp["n_s"]))
-
-    steps_per_epoch = n_train // FLAGS.n_batch
+def make_trainer(cfg, n_train: int, n_s: int, eval_test: bool):
+    common.require(cfg.n_batch <= n_train, "n_batch",
+                   f"{cfg.n_batch} is larger than the {n_train} training samples")
+    net = SEARCH[cfg.model]
+    model = mlp.mlp(net.hidden, 10, bn=net.bn, w_init=initializers.by_name(net.init))
+    steps_per_epoch = n_train // cfg.n_batch
     # evaluate about 10 times per cycle but never more often than once per epoch
     epochs_per_eval = max(1, round(2 * n_s / steps_per_epoch / 10))
     splits = ("train", "val", "test") if eval_test else ("train", "val")
-    trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizer,
-                                 train.shuffled_batches(FLAGS.n_batch, n_train), grad=FLAGS.grad,
+    trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizers.cyclical_sgd,
+                                 samplers.shuffled_batches(cfg.n_batch, n_train), grad=cfg.grad,
                                  epochs_per_eval=epochs_per_eval, eval_splits=splits)
     return trainer, steps_per_epoch
 
 
-def n_segments_for(cycles: int, n_s: int, steps_per_epoch: int, epochs_per_eval: int) -> int:
-    """Segments covering exactly `cycles` full cycles (2 n_s updates each): the run must end at the
-    end of a cycle (eta = eta_min), where the sheets evaluate."""
-    common.require(cycles * 2 * n_s % (steps_per_epoch * epochs_per_eval) == 0, "n_s",
-                   f"{cycles} cycles of 2 x {n_s} updates do not end at the end of a segment of "
-                   f"{epochs_per_eval} epoch(s) of {steps_per_epoch} updates; choose n_s as a "
-                   "multiple of the updates per epoch")
-    return cycles * 2 * n_s // (steps_per_epoch * epochs_per_eval)
-
-
-def phase(name, trainer, steps_per_epoch, n_s, cycles, lams, seeds, data):
-    """One sweep: every (lambda, seed) pair a member. Returns per-member rows and the raw result."""
-    from jaxdl import sweep
+def phase(cfg, name, trainer, steps_per_epoch, n_s, cycles, lams, seeds, data):
+    """One sweep: every (lambda, seed) pair a member. Returns per-member rows and the raw result.
+    The run ends at the end of a cycle (eta = eta_min), where the sheets evaluate."""
     m = len(lams)
-    hp = {"lam": jnp.asarray(lams, jnp.float32), "eta_min": jnp.full(m, FLAGS.eta_min),
-          "eta_max": jnp.full(m, FLAGS.eta_max), "n_s": jnp.full(m, float(n_s))}
-    n_seg = n_segments_for(cycles, n_s, steps_per_epoch, trainer.epochs_per_eval)
+    hp = {"lam": jnp.asarray(lams, jnp.float32), "eta_min": jnp.full(m, cfg.eta_min),
+          "eta_max": jnp.full(m, cfg.eta_max), "n_s": jnp.full(m, float(n_s))}
+    epe = trainer.epochs_per_eval
+    n_seg = common.cycle_epochs(n_s, cycles, steps_per_epoch, epe) // epe
     logging.info("%s: %d members x %d segments of %d epochs, on %d devices", name, m, n_seg,
-                 trainer.epochs_per_eval, jax.device_count())
+                 epe, jax.device_count())
     t0 = time.perf_counter()
     result = sweep.run(trainer, hp, sweep.seeds_keys(seeds), data, n_seg)
     seconds = time.perf_counter() - t0
@@ -173,38 +161,36 @@ def markdown_table(rows: list[dict], cols: list[str]) -> str:
 
 def main(argv):
     del argv
-    seeds = validate_flags()
-    if FLAGS.cpu_devices > 1:  # before JAX starts its backends (nothing has run yet)
-        jax.config.update("jax_num_cpu_devices", FLAGS.cpu_devices)
-    if FLAGS.distributed:
+    cfg = config_from_flags()
+    if cfg.cpu_devices > 1:  # before JAX starts its backends (nothing has run yet)
+        jax.config.update("jax_num_cpu_devices", cfg.cpu_devices)
+    if cfg.distributed:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
-                                   FLAGS.process_id)
-    from jaxdl import plots, results
-    cfg = SEARCH[FLAGS.model]
+        jax.distributed.initialize(cfg.coordinator_address, cfg.num_processes, cfg.process_id)
+    net = SEARCH[cfg.model]
     workdir = common.workdir()
     write = jax.process_index() == 0
     t0 = time.perf_counter()
     runs, phases = [], {}
 
-    data = load_data(FLAGS.n_val, eval_test=False)
-    n_s = FLAGS.n_s or cfg["n_s_epochs"] * (len(data["X_train"]) // FLAGS.n_batch)
-    trainer, spe = make_trainer(cfg, len(data["X_train"]), n_s, eval_test=False)
-    key = jax.random.PRNGKey(FLAGS.seed)
-    from jaxdl import sweep
-    coarse_l = np.asarray(sweep.sample_log_uniform(key, FLAGS.n_coarse, FLAGS.l_min, FLAGS.l_max))
-    rows, _, secs = phase("coarse", trainer, spe, n_s, FLAGS.cycles, coarse_l,
-                          [FLAGS.seed] * len(coarse_l), data)
+    data = load_data(cfg, cfg.n_val, eval_test=False)
+    n_train = data["X_train"].shape[0]
+    n_s = cfg.n_s or net.n_s_epochs * (n_train // cfg.n_batch)
+    trainer, spe = make_trainer(cfg, n_train, n_s, eval_test=False)
+    key = jax.random.PRNGKey(cfg.seed)
+    coarse_l = np.asarray(sweep.sample_log_uniform(key, cfg.n_coarse, cfg.l_min, cfg.l_max))
+    rows, _, secs = phase(cfg, "coarse", trainer, spe, n_s, cfg.cycles, coarse_l,
+                          [cfg.seed] * len(coarse_l), data)
     phases["coarse"] = {"rows": rows, "seconds": secs}
     ranked = sorted([r for r in rows if not r["diverged"]], key=lambda r: -r["val_accuracy"])
     best = ranked[0]
-    if FLAGS.n_fine:
+    if cfg.n_fine:
         top = [r["log10_lambda"] for r in ranked[:3]]
-        lo, hi = min(top) - FLAGS.fine_margin, max(top) + FLAGS.fine_margin
-        fine_l = np.asarray(sweep.sample_log_uniform(jax.random.fold_in(key, 1), FLAGS.n_fine,
+        lo, hi = min(top) - cfg.fine_margin, max(top) + cfg.fine_margin
+        fine_l = np.asarray(sweep.sample_log_uniform(jax.random.fold_in(key, 1), cfg.n_fine,
                                                      lo, hi))
-        rows_f, _, secs = phase("fine", trainer, spe, n_s, FLAGS.cycles, fine_l,
-                                [FLAGS.seed] * len(fine_l), data)
+        rows_f, _, secs = phase(cfg, "fine", trainer, spe, n_s, cfg.cycles, fine_l,
+                                [cfg.seed] * len(fine_l), data)
         phases["fine"] = {"rows": rows_f, "seconds": secs, "range_log10": [lo, hi]}
         ranked_f = sorted([r for r in rows_f if not r["diverged"]],
                           key=lambda r: -r["val_accuracy"])
@@ -212,25 +198,26 @@ def main(argv):
             best = ranked_f[0]
     for r in phases["coarse"]["rows"] + phases.get("fine", {}).get("rows", []):
         runs.append({"name": f"search_lam{r['lambda']:.3e}",
-                     "config": {"lambda": r["lambda"], "cycles": FLAGS.cycles, "n_s": n_s,
+                     "config": {"lambda": r["lambda"], "cycles": cfg.cycles, "n_s": n_s,
                                 "phase": "fine" if r in phases.get("fine", {}).get("rows", [])
                                 else "coarse"},
                      "metrics": {k: r[k] for k in ("train_accuracy", "val_accuracy",
                                                    "best_val_accuracy", "diverged")}})
 
     summary = {"best_lambda": best["lambda"], "best_search_val_accuracy": best["val_accuracy"]}
-    if FLAGS.final_cycles:
-        final_data = load_data(FLAGS.final_n_val or cfg["final_n_val"], eval_test=True,
+    if cfg.final_cycles:
+        final_data = load_data(cfg, cfg.final_n_val or net.final_n_val, eval_test=True,
                                flag="final_n_val")
-        n_final = len(final_data["X_train"])
-        n_s_final = FLAGS.n_s or cfg["n_s_epochs"] * (n_final // FLAGS.n_batch)
+        n_final = final_data["X_train"].shape[0]
+        n_s_final = cfg.n_s or net.n_s_epochs * (n_final // cfg.n_batch)
         f_trainer, f_spe = make_trainer(cfg, n_final, n_s_final, eval_test=True)
-        rows_final, _, secs = phase("final", f_trainer, f_spe, n_s_final, FLAGS.final_cycles,
-                                    np.full(len(seeds), best["lambda"]), seeds, final_data)
+        rows_final, _, secs = phase(cfg, "final", f_trainer, f_spe, n_s_final, cfg.final_cycles,
+                                    np.full(len(cfg.final_seeds), best["lambda"]),
+                                    cfg.final_seeds, final_data)
         phases["final"] = {"rows": rows_final, "seconds": secs}
         for r in rows_final:
             runs.append({"name": f"final_seed{r['seed']}",
-                         "config": {"lambda": r["lambda"], "cycles": FLAGS.final_cycles,
+                         "config": {"lambda": r["lambda"], "cycles": cfg.final_cycles,
                                     "n_s": n_s_final, "seed": r["seed"], "phase": "final"},
                          "metrics": {k: r[k] for k in ("train_accuracy", "val_accuracy",
                                                        "test_accuracy", "diverged")}})
@@ -248,8 +235,8 @@ def main(argv):
         c = cols + (["seed", "test_accuracy"] if name == "final" else [])
         results.atomic_write_text(workdir / f"{name}.md", markdown_table(rows, c))
     fig_rows = {name: phases[name]["rows"] for name in ("coarse", "fine") if name in phases}
-    plot_search(fig_rows, workdir / "search.png", f"{FLAGS.model}: val accuracy against lambda")
-    results.write_results(workdir, f"lambda_search_{FLAGS.model}", common.script_flags(__name__),
+    plot_search(fig_rows, workdir / "search.png", f"{cfg.model}: val accuracy against lambda")
+    results.write_results(workdir, f"lambda_search_{cfg.model}", common.script_flags(__name__),
                           runs, wall_seconds=time.perf_counter() - t0, summary=summary,
                           top3=[{k: r[k] for k in ("lambda", "val_accuracy")}
                                 for r in sorted(phases["coarse"]["rows"],
@@ -262,7 +249,6 @@ def main(argv):
 
 def plot_search(phase_rows: dict, path, title: str):
     import matplotlib.pyplot as plt
-    from jaxdl import plots
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, rows in phase_rows.items():
         ax.scatter([r["log10_lambda"] for r in rows], [100 * r["val_accuracy"] for r in rows],
@@ -276,4 +262,4 @@ def plot_search(phase_rows: dict, path, title: str):
 
 
 if __name__ == "__main__":
-    app.run(common.main_wrapper(main))
+    common.run(main)

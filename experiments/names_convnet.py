@@ -30,7 +30,7 @@ from absl import app, flags, logging
 
 from experiments import common
 from jaxdl.models import names as names_model
-from jaxdl import balance, checkpoint, metrics, plots, results, train
+from jaxdl import checkpoint, metrics, plots, results, samplers, train
 from jaxdl.data import names as names_data
 from jaxdl.layers import losses
 
@@ -82,12 +82,13 @@ def optimizer(hp: dict) -> optax.GradientTransformation:
 def make_sampler(mode: str, counts: np.ndarray, n_train: int):
     """(sampler, epochs_per_eval, updates per evaluation) for one compensation mode."""
     if mode == "undersample":
-        sampler = balance.undersampled_batches(FLAGS.n_batch, counts)
+        sampler = samplers.undersampled_batches(FLAGS.n_batch, counts)
         steps = len(counts) * int(counts.min()) // FLAGS.n_batch
         epochs = max(1, round(FLAGS.eval_every / steps))
         return sampler, epochs, epochs * steps
     # an "epoch" of the trainer is eval_every updates over fresh permutations of the data
-    return balance.fixed_step_batches(FLAGS.n_batch, n_train, FLAGS.eval_every), 1, FLAGS.eval_every
+    return (samplers.fixed_step_batches(FLAGS.n_batch, n_train, FLAGS.eval_every), 1,
+            FLAGS.eval_every)
 
 
 def main(argv):

@@ -29,3 +29,14 @@ def step_decay(eta0, factor, every) -> optax.Schedule:
     def schedule(t):
         return eta0 * jnp.power(factor, jnp.floor(jnp.asarray(t, jnp.float32) / every))
     return schedule
+
+
+def cycle_epochs(n_s: int, n_cycles: int, steps_per_epoch: int,
+                 epochs_per_segment: int = 1) -> int | None:
+    """Epochs covering exactly n_cycles cycles of 2 n_s updates, or None when they do not end at
+    the end of a segment of epochs_per_segment epochs (a run evaluates at the ends of segments,
+    and the sheets evaluate at the end of a cycle, where eta = eta_min)."""
+    steps = 2 * n_s * n_cycles
+    if steps % (steps_per_epoch * epochs_per_segment):
+        return None
+    return steps // steps_per_epoch

@@ -4,11 +4,13 @@ Everything a run needs is an argument, never closed over: hyper-parameters `hp` 
 so a sweep can vmap them and a new value never recompiles), the PRNG key, and the data (a dict of
 device arrays). One segment = `epochs_per_eval` epochs followed by an evaluation of the model on
 every split in `eval_splits`. `fit` runs segments from the host (one dispatch and one small
-transfer per segment: that is where progress is logged and checkpoints go); `run` scans segments
-inside one compiled program, which is what `jaxdl.sweep` vmaps.
+transfer per segment: that is where progress is logged and checkpoints go); `fit_and_test` is one
+such run followed by its test evaluation; `run` scans segments inside one compiled program, which
+is what `jaxdl.sweep` vmaps. Batch samplers: `jaxdl.samplers`.
 
-Data dict: {"X_train", "Y_train", "X_val", "Y_val", ...}, optionally "w_train" (per-sample loss
-weights). Hyper-parameters: `hp["lam"]` always; the rest is read by `optimizer_fn(hp)`.
+Data dict: {"X_train", "Y_train", "X_val", "Y_val", ...} (e.g. `jaxdl.data.cifar10.device_splits`),
+optionally "w_train" (per-sample loss weights); "X_test", "Y_test" for `fit_and_test`.
+Hyper-parameters: `hp["lam"]` always; the rest is read by `optimizer_fn(hp)`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from absl import logging
 from jaxdl import checkpoint as checkpoint_lib
 from jaxdl import model as model_lib
 from jaxdl.layers.losses import Loss
+from jaxdl.samplers import Sampler
 
 OptimizerFn = Callable[[dict], optax.GradientTransformation]
-Sampler = Callable[[jax.Array, dict], jax.Array]  # (key, data) -> idx [steps, batch]
 
 
 @flax.struct.dataclass
@@ -41,48 +43,6 @@ class TrainState:
     key: jax.Array  # never used directly: fold_in(key, step) per step, fold_in(key, -epoch) per shuffle
     step: jax.Array  # update steps taken (int32)
     epoch: jax.Array  # epochs taken (int32)
-
-
-def shuffled_batches(batch_size: int, n: int) -> Sampler:
-    """Every epoch a fresh permutation of the n training samples, cut into n // batch_size batches
-    (the last partial batch is dropped so shapes never change)."""
-    steps = n // batch_size
-    if steps < 1:
-        raise ValueError(f"batch size {batch_size} is larger than the {n} training samples")
-
-    def sample(key, data):
-        return jax.random.permutation(key, n)[: steps * batch_size].reshape(steps, batch_size)
-    return sample
-
-
-def sequential_batches(batch_size: int, n: int) -> Sampler:
-    """The sheets' unshuffled mini-batches 1..n/batch_size, in order, every epoch."""
-    steps = n // batch_size
-    if steps < 1:
-        raise ValueError(f"batch size {batch_size} is larger than the {n} training samples")
-    return lambda key, data: jnp.arange(steps * batch_size).reshape(steps, batch_size)
-
-
-def random_batches(batch_size: int, n: int, steps: int, *, replace: bool = False) -> Sampler:
-    """FMAN45 training.m's randsample(n, batch_size) per iteration: `steps` batches, each of
-    batch_size distinct samples drawn uniformly from the n, independently of the other batches
-    (Floyd's algorithm: a uniform subset in batch_size draws). replace=True: every draw
-    independent (a sample may repeat within a batch)."""
-    if not 0 < batch_size <= n:
-        raise ValueError(f"batch size {batch_size} must lie in 1..{n} (the training samples)")
-    if replace:
-        return lambda key, data: jax.random.randint(key, (steps, batch_size), 0, n)
-
-    def floyd(key):
-        keys = jax.random.split(key, batch_size)
-
-        def body(i, chosen):
-            j = n - batch_size + i  # draw t from 0..j; if already chosen take j (never chosen yet)
-            t = jax.random.randint(keys[i], (), 0, j + 1)
-            return chosen.at[i].set(jnp.where(jnp.any(chosen == t), j, t))
-        return jax.lax.fori_loop(0, batch_size, body, jnp.full((batch_size,), -1, jnp.int32))
-
-    return lambda key, data: jax.vmap(floyd)(jax.random.split(key, steps))
 
 
 class Trainer(NamedTuple):
@@ -178,9 +138,8 @@ def compiler_options() -> dict:
 
     On the CPU, XLA's default copy insertion copies every loop-carried parameter once per step
     of the scan, because the in-place update reads the old value after other ops have read it;
-    its region analysis proves the update safe and drops the copy (the 3072 x 50 W1: the BN MLP
-    loop ~5 % and the vmapped sweep ~4-9 % faster; benchmarks/NOTES.md). The same numbers, bit
-    for bit. Other backends get none.
+    its region analysis proves the update safe and drops the copy. The same numbers, bit for bit.
+    Other backends get none.
     """
     if jax.default_backend() == "cpu":
         return {"xla_cpu_copy_insertion_use_region_analysis": True}
@@ -280,3 +239,62 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
                          (metrics["step"] - start_step) / max(elapsed, 1e-9), eta)
     jax.block_until_ready(ts)
     return FitResult(ts, history, compile_seconds, time.perf_counter() - t0, diverged)
+
+
+class TestedRun(NamedTuple):
+    """metrics: the final {split}_{loss, cost, accuracy} of the trainer's eval splits and of test,
+    steps, diverged, compile_seconds, train_seconds."""
+
+    history: list[dict]  # one dict of floats per evaluation (the step-0 one first, if asked for)
+    metrics: dict
+    state: TrainState
+    snapshots: list[tuple]  # host (params, state) at each step that is a multiple of snapshot_every
+
+
+def fit_and_test(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *,
+                 name: str = "run", eval_at_start: bool = False,
+                 init_model: model_lib.Model | None = None, snapshot_every: int | None = None,
+                 checkpoint: str | os.PathLike | None = None) -> TestedRun:
+    """One run: `fit` for n_epochs, then the final state evaluated on data["X_test"],
+    data["Y_test"] (never seen during training).
+
+    eval_at_start: the history begins with an evaluation of the initial state at step 0.
+    init_model: a model of the same architecture whose initialiser replaces the trainer's (its
+        params are drawn from the same half of `key` that trainer.init uses).
+    snapshot_every: keep (params, state) whenever the step count is a multiple of it (2 n_s: the
+        end of each cycle, for a snapshot ensemble).
+    checkpoint: as in `fit`, an interrupted run resumes where it stopped.
+    """
+    shape = tuple(data["X_train"].shape[1:])
+    ts = jax.jit(trainer.init, static_argnums=2)(hp, key, shape)
+    if init_model is not None:  # trainer.init draws its params from the first half of key
+        params, _ = init_model.init(jax.random.split(key)[0], shape)
+        ts = ts.replace(params=params)
+    evaluate = jax.jit(trainer.evaluate)
+    history: list[dict] = []
+    if eval_at_start:
+        start = {"batch_cost": float("nan"), "step": 0.0, "epoch": 0.0}
+        for split in trainer.eval_splits:
+            for k, v in evaluate(ts.params, ts.state, hp, data[f"X_{split}"],
+                                 data[f"Y_{split}"]).items():
+                start[f"{split}_{k}"] = float(v)
+        history.append(start)
+    snapshots: list[tuple] = []
+
+    def on_segment(ts, metrics):
+        if snapshot_every and int(metrics["step"]) % snapshot_every == 0:
+            snapshots.append(jax.device_get((ts.params, ts.state)))
+
+    fit_result = fit(trainer, hp, key, data, n_epochs, name=name, init_state=ts,
+                     checkpoint=checkpoint, on_segment=on_segment)
+    last, state = fit_result.final_metrics, fit_result.state
+    test = jax.device_get(evaluate(state.params, state.state, hp, data["X_test"], data["Y_test"]))
+    metrics = {f"{s}_{m}": last[f"{s}_{m}"] for s in trainer.eval_splits
+               for m in ("loss", "cost", "accuracy")}
+    metrics.update({f"test_{m}": float(test[m]) for m in ("loss", "cost", "accuracy")})
+    metrics.update({"steps": int(last["step"]), "diverged": fit_result.diverged,
+                    "compile_seconds": fit_result.compile_seconds,
+                    "train_seconds": fit_result.train_seconds})
+    logging.info("%s: test accuracy %.4f (%.1fs training)", name, metrics["test_accuracy"],
+                 fit_result.train_seconds)
+    return TestedRun(history + fit_result.history, metrics, state, snapshots)

@@ -10,7 +10,7 @@ import pytest
 from jaxdl.models import mlp
 from jaxdl import ensemble, gradcheck, gradcheck_relu, lr_range, precise_bn
 from jaxdl import model as model_lib
-from jaxdl import train
+from jaxdl import samplers, train
 from jaxdl.layers import losses
 
 LOSS = losses.softmax_cross_entropy
@@ -146,7 +146,7 @@ def test_lr_range_run_and_suggestion():
     Y = jax.nn.one_hot(y, 3)
     data = {"X_train": X[:300], "Y_train": Y[:300], "X_val": X[300:], "Y_val": Y[300:]}
     trainer = train.make_trainer(mlp.mlp([8], 3), LOSS, lr_range.optimizer_fn("linear"),
-                                 train.shuffled_batches(20, 300))
+                                 samplers.shuffled_batches(20, 300))
     hp = train.as_hparams(lam=0.0, eta_lo=1e-4, eta_hi=0.5, n_steps=40)
     out = lr_range.run(trainer, hp, key, data, n_chunks=8, steps_per_chunk=5, batch_size=20)
     assert out["eta"].shape == (8,) and out["cost_step"].shape == (40,)

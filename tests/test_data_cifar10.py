@@ -53,6 +53,19 @@ def test_all_split_holds_out_the_last_n_val(fake_dir):
         cifar10.load_splits("all", fake_dir, n_val=0)
 
 
+def test_device_splits_hold_every_named_split(fake_dir):
+    s = cifar10.load_splits("all", fake_dir, n_val=20)
+    data = cifar10.device_splits(s)
+    assert sorted(data) == ["X_test", "X_train", "X_val", "Y_test", "Y_train", "Y_val"]
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(np.asarray(data[f"X_{name}"]), s[name].X)
+        np.testing.assert_array_equal(np.asarray(data[f"Y_{name}"]), s[name].Y)
+    small = cifar10.device_splits(s, ("train", "val"), n_train=50)
+    assert sorted(small) == ["X_train", "X_val", "Y_train", "Y_val"]
+    np.testing.assert_array_equal(np.asarray(small["X_train"]), s["train"].X[:50])
+    assert small["X_val"].shape == (20, 3072)
+
+
 def test_vector_image_helpers_follow_the_official_plane_order():
     v = np.zeros((1, 3072))
     v[0, 0] = 1  # red, row 0, col 0

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import real_data_dir
 from jaxdl.models import names as names_model
-from jaxdl import balance, checkpoint, train
+from jaxdl import checkpoint, samplers, train
 from jaxdl.data import names
 from jaxdl.data.download import DataError
 from jaxdl.layers import losses
@@ -65,20 +65,20 @@ def test_class_weights_average_one_and_equalise_classes():
 def test_undersampling_draws_n_min_per_class_anew_each_epoch():
     counts = np.array([50, 7, 20])
     y = jnp.asarray(np.repeat(np.arange(3), counts))
-    sample = jax.jit(balance.undersampled_batches(4, counts))
+    sample = jax.jit(samplers.undersampled_batches(4, counts))
     idx1 = np.asarray(sample(jax.random.PRNGKey(0), {"y_train": y}))
     idx2 = np.asarray(sample(jax.random.PRNGKey(1), {"y_train": y}))
     assert idx1.shape == (3 * 7 // 4, 4)
     for idx in (idx1, idx2):
         assert len(set(idx.ravel())) == idx.size  # no repeats
     # without the dropped remainder every class has exactly n_min = 7 in the full balanced set
-    full = balance.undersampled_batches(21, counts)(jax.random.PRNGKey(2), {"y_train": y})
+    full = samplers.undersampled_batches(21, counts)(jax.random.PRNGKey(2), {"y_train": y})
     assert np.bincount(np.asarray(y)[np.asarray(full).ravel()], minlength=3).tolist() == [7, 7, 7]
     assert set(idx1.ravel()) != set(idx2.ravel())  # a new subset each epoch
 
 
 def test_fixed_step_batches_cover_each_pass_without_repeats():
-    idx = np.asarray(balance.fixed_step_batches(10, 25, 7)(jax.random.PRNGKey(0), {}))
+    idx = np.asarray(samplers.fixed_step_batches(10, 25, 7)(jax.random.PRNGKey(0), {}))
     assert idx.shape == (7, 10)
     flat = idx.ravel()
     assert sorted(flat[:25]) == list(range(25)) and sorted(flat[25:50]) == list(range(25))
@@ -89,7 +89,7 @@ def test_checkpoint_round_trip(tmp_path):
     model = names_model.build(cfg)
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"], momentum=0.9),
-                                 train.shuffled_batches(2, 4))
+                                 samplers.shuffled_batches(2, 4))
     hp = train.as_hparams(lam=0.0, eta=0.01)
     ts = trainer.init(hp, jax.random.PRNGKey(0), names_model.in_shape(cfg))
     history = [{"step": 1.0, "val_loss": 2.5}]

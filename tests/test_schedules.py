@@ -63,3 +63,12 @@ def test_step_decay():
     sched = schedules.step_decay(0.1, 0.5, 100)
     for t, expected in [(0, 0.1), (99, 0.1), (100, 0.05), (250, 0.025)]:
         assert float(sched(t)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_cycle_epochs_needs_cycles_that_end_with_a_segment():
+    assert schedules.cycle_epochs(500, 1, 100) == 10  # A2 Ex 3: 1000 updates, 100 an epoch
+    assert schedules.cycle_epochs(800, 3, 100) == 48
+    assert schedules.cycle_epochs(225, 1, 450) == 1
+    assert schedules.cycle_epochs(225, 1, 100) is None  # 450 updates end inside an epoch
+    assert schedules.cycle_epochs(500, 1, 100, epochs_per_segment=5) == 10
+    assert schedules.cycle_epochs(500, 1, 100, epochs_per_segment=4) is None

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 from jaxdl.models import mlp
-from jaxdl import sweep, train
+from jaxdl import samplers, sweep, train
 from jaxdl.layers import losses
 
 
@@ -27,7 +27,8 @@ def _setup(n=120, d=24, k=4, seed=0):
     data = train.to_device({"X_train": X[:90], "Y_train": Y[:90], "X_val": X[90:],
                             "Y_val": Y[90:]})
     trainer = train.make_trainer(mlp.linear(k), losses.softmax_cross_entropy,
-                                 lambda hp: optax.sgd(hp["eta"]), train.shuffled_batches(10, 90))
+                                 lambda hp: optax.sgd(hp["eta"]),
+                                 samplers.shuffled_batches(10, 90))
     return trainer, data
 
 

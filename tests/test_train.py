@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from jaxdl.models import mlp
-from jaxdl import train
+from jaxdl import samplers, train
 from jaxdl.layers import losses
 
 
@@ -25,7 +25,7 @@ def _data(n=200, d=30, k=4, seed=0):
 def _trainer(grad, data, batch=10, **kw):
     return train.make_trainer(mlp.linear(4), losses.softmax_cross_entropy,
                               lambda hp: optax.sgd(hp["eta"]),
-                              train.shuffled_batches(batch, data["X_train"].shape[0]),
+                              samplers.shuffled_batches(batch, data["X_train"].shape[0]),
                               grad=grad, **kw)
 
 
@@ -62,17 +62,6 @@ def test_run_matches_fit_and_compiles_once():
     assert len(trainer.compiled) == 1
 
 
-def test_every_epoch_reshuffles_and_drops_the_partial_batch():
-    sampler = train.shuffled_batches(7, 30)
-    a = sampler(jax.random.PRNGKey(0), {})
-    b = sampler(jax.random.PRNGKey(1), {})
-    assert a.shape == (4, 7)
-    assert len(set(np.asarray(a).ravel())) == 28
-    assert not np.array_equal(a, b)
-    with pytest.raises(ValueError, match="larger than"):
-        train.shuffled_batches(31, 30)
-
-
 def test_divergence_stops_the_run_with_a_warning():
     data = _data()
     trainer = _trainer("manual", data)
@@ -82,15 +71,45 @@ def test_divergence_stops_the_run_with_a_warning():
     assert len(result.history) < 5
 
 
-def test_random_batches_draw_distinct_uniform_subsets():
-    """randsample(n, k) per step: k distinct indices; every k-subset equally likely."""
-    idx = np.asarray(jax.jit(train.random_batches(16, 1000, 200))(jax.random.PRNGKey(0), None))
-    assert idx.shape == (200, 16) and idx.min() >= 0 and idx.max() < 1000
-    assert all(len(set(row)) == 16 for row in idx)
-    pairs = np.sort(np.asarray(train.random_batches(2, 4, 12000)(jax.random.PRNGKey(1), None)), 1)
-    _, counts = np.unique(pairs, axis=0, return_counts=True)
-    assert len(counts) == 6 and counts.min() > 1800 and counts.max() < 2200  # 2000 +- 4.5 sd
-    with_repeats = train.random_batches(16, 20, 100, replace=True)(jax.random.PRNGKey(2), None)
-    assert any(len(set(row)) < 16 for row in np.asarray(with_repeats))
-    with pytest.raises(ValueError):
-        train.random_batches(5, 4, 1)
+def _with_test(data):
+    return {**data, "X_test": data["X_val"], "Y_test": data["Y_val"]}
+
+
+def test_fit_and_test_is_fit_then_the_test_evaluation():
+    data = _data()
+    hp = train.as_hparams(lam=0.01, eta=0.05)
+    key = jax.random.PRNGKey(4)
+    fitted = train.fit(_trainer("manual", data), hp, key, data, 3)
+    trainer = _trainer("manual", data)
+    r = train.fit_and_test(trainer, hp, key, _with_test(data), 3, eval_at_start=True)
+    assert r.history[1:] == fitted.history
+    start = r.history[0]
+    assert start["step"] == 0 and np.isnan(start["batch_cost"])
+    ts0 = trainer.init(hp, key, data["X_train"].shape[1:])
+    first = trainer.evaluate(ts0.params, ts0.state, hp, data["X_val"], data["Y_val"])
+    assert start["val_cost"] == pytest.approx(float(first["cost"]), rel=1e-6)
+    chex.assert_trees_all_equal(r.state.params, fitted.state.params)
+    last = fitted.history[-1]
+    for split in ("train", "val"):
+        for m in ("loss", "cost", "accuracy"):
+            assert r.metrics[f"{split}_{m}"] == last[f"{split}_{m}"]
+    # the test set here is the validation set: the same numbers
+    assert r.metrics["test_accuracy"] == pytest.approx(last["val_accuracy"])
+    assert r.metrics["test_cost"] == pytest.approx(last["val_cost"], rel=1e-6)
+    assert r.metrics["steps"] == 3 * 15 and r.metrics["diverged"] is False
+    assert r.snapshots == []
+
+
+def test_fit_and_test_init_model_and_snapshots():
+    data = _with_test(_data())
+    trainer = _trainer("manual", data)
+    hp = train.as_hparams(lam=0.0, eta=0.05)
+    key = jax.random.PRNGKey(5)
+    init_model = mlp.linear(4, init_std=1.0)
+    r = train.fit_and_test(trainer, hp, key, data, 4, init_model=init_model,
+                           snapshot_every=30, eval_at_start=True)
+    params0, state0 = init_model.init(jax.random.split(key)[0], data["X_train"].shape[1:])
+    start = trainer.evaluate(params0, state0, hp, data["X_train"], data["Y_train"])
+    assert r.history[0]["train_cost"] == pytest.approx(float(start["cost"]), rel=1e-6)
+    assert len(r.snapshots) == 2  # steps 30 and 60 of 4 x 15
+    chex.assert_trees_all_equal(r.snapshots[-1][0], jax.device_get(r.state.params))

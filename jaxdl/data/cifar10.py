@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import pickle
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.data.download import CIFAR10, DataError, locate
@@ -123,6 +125,20 @@ def load_splits(split: str = "a1", data_dir: str | os.PathLike | None = None,
     Xtr, Xva, Xte = standardise(Xtr, Xva, Xte)
     return {name: Split(X, y, one_hot(y, N_CLASSES))
             for name, X, y in (("train", Xtr, ytr), ("val", Xva, yva), ("test", Xte, yte))}
+
+
+def device_splits(splits: dict[str, Split], names: Sequence[str] = ("train", "val", "test"),
+                  n_train: int | None = None) -> dict[str, jax.Array]:
+    """The named splits as a training data dict on the default device: {"X_train", "Y_train",
+    "X_val", "Y_val", "X_test", "Y_test"} (features and one-hot labels). n_train keeps only the
+    first n_train training samples."""
+    data = {}
+    for name in names:
+        split = splits[name]
+        keep = slice(n_train) if name == "train" else slice(None)
+        data[f"X_{name}"] = jnp.asarray(split.X[keep])
+        data[f"Y_{name}"] = jnp.asarray(split.Y[keep])
+    return data
 
 
 def vectors_to_images(X_nxd: np.ndarray) -> np.ndarray:
