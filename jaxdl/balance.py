@@ -1,4 +1,5 @@
-"""Class-imbalance compensation as batch samplers for `train.make_trainer` (specs §6.5).
+"""Class-imbalance compensation as batch samplers for `train.make_trainer` (DD2424 Assignment 3,
+the ConvNet option: none, random undersampling, or class weights in the loss).
 
 A sampler is (key, data) -> idx [steps, batch] with `steps` fixed, so an epoch stays one compiled
 lax.scan. Class weights for the weighted loss are `jaxdl.data.names.class_weights` (data["w_train"]).
@@ -11,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.train import Sampler
+
+MODES = ("none", "undersample", "weighted")
 
 
 def undersampled_batches(batch_size: int, counts: np.ndarray) -> Sampler:
@@ -54,3 +57,21 @@ def fixed_step_batches(batch_size: int, n: int, steps: int) -> Sampler:
         return jnp.concatenate(perms)[: steps * batch_size].reshape(steps, batch_size)
 
     return sample
+
+
+def compensation_sampler(mode: str, batch_size: int, counts: np.ndarray, updates_per_eval: int
+                         ) -> tuple[Sampler, int, int]:
+    """(sampler, trainer epochs per evaluation, updates per evaluation) for one of MODES.
+
+    "undersample": undersampled_batches, the whole number of its epochs (at least one) closest to
+    updates_per_eval updates; "none" and "weighted" (whose weights are data["w_train"]):
+    fixed_step_batches over all sum(counts) samples, one "epoch" of updates_per_eval updates.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown compensation {mode!r}: expected one of {MODES}")
+    if mode == "undersample":
+        sampler = undersampled_batches(batch_size, counts)  # checks steps >= 1
+        steps = len(counts) * int(np.min(counts)) // batch_size
+        epochs = max(1, round(updates_per_eval / steps))
+        return sampler, epochs, epochs * steps
+    return fixed_step_batches(batch_size, int(np.sum(counts)), updates_per_eval), 1, updates_per_eval
