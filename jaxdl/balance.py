@@ -74,4 +74,5 @@ def compensation_sampler(mode: str, batch_size: int, counts: np.ndarray, updates
         steps = len(counts) * int(np.min(counts)) // batch_size
         epochs = max(1, round(updates_per_eval / steps))
         return sampler, epochs, epochs * steps
-    return fixed_step_batches(batch_size, int(np.sum(counts)), updates_per_eval), 1, updates_per_eval
+    sampler = fixed_step_batches(batch_size, int(np.sum(counts)), updates_per_eval)
+    return sampler, 1, updates_per_eval
