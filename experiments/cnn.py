@@ -139,7 +139,7 @@ def main(argv):
     if cfg.dataset == "mnist":
         test_images, class_names = mnist.load("test", FLAGS.data_dir)[0], mnist.CLASS_NAMES
     else:
-        test_images = cifar10.test_images(FLAGS.data_dir)
+        test_images = cifar10.load_test_images(FLAGS.data_dir)
         class_names = cifar10.label_names(FLAGS.data_dir)
     n_train, in_shape = len(splits["train"].y), splits["train"].X.shape[1:]
     common.require(cfg.batch <= n_train, "batch", f"is larger than the {n_train} training images")

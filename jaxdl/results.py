@@ -84,7 +84,6 @@ def write_csv(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-
 def best_run(path: str | os.PathLike, metric: str) -> str:
     """The name of the run with the highest metrics[metric] in a results.json (missing: 0)."""
     try:

@@ -45,4 +45,4 @@ def test_seed_fixes_the_order_and_bad_arguments_raise(data_dir):
         cifar10.cnn_splits("starter", data_dir, n_val=60)
     with pytest.raises(ValueError, match="arch"):
         cifar10.cnn_splits("wide", data_dir)
-    assert cifar10.test_images(data_dir).shape == (30, 32, 32, 3)
+    assert cifar10.load_test_images(data_dir).shape == (30, 32, 32, 3)

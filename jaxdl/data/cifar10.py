@@ -121,7 +121,7 @@ def images_to_vectors(images_nxhxwxc: np.ndarray) -> np.ndarray:
     return np.asarray(images_nxhxwxc).transpose(0, 3, 1, 2).reshape(len(images_nxhxwxc), -1)
 
 
-def test_images(data_dir: str | os.PathLike | None = None) -> np.ndarray:
+def load_test_images(data_dir: str | os.PathLike | None = None) -> np.ndarray:
     """test_batch as uint8 n x 32 x 32 x 3 images (for display)."""
     return vectors_to_images(load_batches(("test_batch",), data_dir)[0])
 

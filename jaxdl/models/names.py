@@ -108,6 +108,7 @@ def restore(path: str | os.PathLike) -> Restored:
         model = build(cfg)
         template, state = model.init(jax.random.PRNGKey(0), in_shape(cfg))
         params = flax.serialization.from_state_dict(template, raw["train_state"]["params"])
+        class_names = list(meta["class_names"])
     except (ValueError, KeyError, TypeError) as e:
         raise DataError(f"checkpoint {path} does not match its own config: {e}") from e
-    return Restored(model, cfg, params, state, alphabet, meta["class_names"])
+    return Restored(model, cfg, params, state, alphabet, class_names)
