@@ -132,15 +132,13 @@ def main(argv):
     try:
         if cfg.dataset == "mnist":
             splits = mnist.load_splits(FLAGS.data_dir, n_val=cfg.n_val, seed=cfg.seed)
+            test_images, class_names = mnist.load("test", FLAGS.data_dir)[0], mnist.CLASS_NAMES
         else:
             splits = cifar10.cnn_splits(cfg.arch, FLAGS.data_dir, n_val=cfg.n_val, seed=cfg.seed)
-    except ValueError as e:
+            test_images = cifar10.load_test_images(FLAGS.data_dir)
+            class_names = cifar10.label_names(FLAGS.data_dir)
+    except ValueError as e:  # the only one: an impossible n_val
         raise common.FlagError(f"--n_val: {e}") from None
-    if cfg.dataset == "mnist":
-        test_images, class_names = mnist.load("test", FLAGS.data_dir)[0], mnist.CLASS_NAMES
-    else:
-        test_images = cifar10.load_test_images(FLAGS.data_dir)
-        class_names = cifar10.label_names(FLAGS.data_dir)
     n_train, in_shape = len(splits["train"].y), splits["train"].X.shape[1:]
     common.require(cfg.batch <= n_train, "batch", f"is larger than the {n_train} training images")
     data = train.to_device({"X_train": splits["train"].X, "Y_train": splits["train"].Y,
