@@ -39,7 +39,7 @@ import optax  # noqa: E402
 
 import references as ref  # noqa: E402
 from pin import pin_threads  # noqa: E402
-from jaxdl import optimizers, sweep, train  # noqa: E402
+from jaxdl import optimizers, samplers, sweep, train  # noqa: E402
 from jaxdl.data import cifar10, mnist, names as names_lib  # noqa: E402
 from jaxdl.data.download import DataError  # noqa: E402
 from jaxdl.layers import losses  # noqa: E402
@@ -168,7 +168,7 @@ def a1_workload(X, Y, grad):
     params_np = jax.tree.map(np.asarray, params)
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"]),
-                                 train.shuffled_batches(batch, len(X)), grad=grad)
+                                 samplers.shuffled_batches(batch, len(X)), grad=grad)
     jx = JaxRun(trainer, train.as_hparams(lam=lam, eta=eta), params, X, Y)
     impls = implementations(jx, lambda idx: ref.np_linear(params_np, X, Y, idx, lam, eta),
                             lambda idx: ref.torch_linear(params_np, X, Y, idx, lam, eta))
@@ -181,7 +181,7 @@ def mlp_parts(X, batch, grad, hidden=(50, 50)):
     model = mlp.mlp(hidden, 10, bn=True)
     params, _ = model.init(jax.random.PRNGKey(0), (X.shape[1],))
     trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizers.cyclical_sgd,
-                                 train.shuffled_batches(batch, len(X)), grad=grad)
+                                 samplers.shuffled_batches(batch, len(X)), grad=grad)
     widths = [X.shape[1], *hidden, 10]
     fwd = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
     back_dx = sum(a * b for a, b in zip(widths[1:-1], widths[2:]))  # dX of all but layer 1
@@ -257,7 +257,7 @@ def names_workload(X, Y, grad):
     onehot = names_lib.one_hot(ind, d)  # the references' input; index d = past the name's end
     trainer = train.make_trainer(model, losses.softmax_cross_entropy,
                                  lambda hp: optax.sgd(hp["eta"], momentum=0.9),
-                                 train.shuffled_batches(batch, len(ind)), grad=grad)
+                                 samplers.shuffled_batches(batch, len(ind)), grad=grad)
     jx = JaxRun(trainer, train.as_hparams(lam=0.0, eta=eta), params,
                 names_model.encode(ind, cfg), Yn)
     impls = implementations(jx, lambda idx: ref.np_names_convnet(params_np, onehot, Yn, idx, eta),
@@ -288,7 +288,7 @@ def cnn_workload(X, Y, grad):
     trainer = train.make_trainer(
         model, losses.softmax_cross_entropy,
         lambda hp: optimizers.fman45_momentum(hp["lr"], hp["momentum"], hp["weight_decay"]),
-        train.shuffled_batches(batch, len(Xm)), grad=grad, eval_splits=())
+        samplers.shuffled_batches(batch, len(Xm)), grad=grad, eval_splits=())
     hp = train.as_hparams(lam=0.0, lr=lr, momentum=momentum, weight_decay=wd)
     jx = JaxRun(trainer, hp, params, Xm, Ym)
     impls = implementations(jx, lambda idx: ref.np_cnn(params_np, Xm, Ym, idx, lr, momentum, wd),

@@ -138,8 +138,9 @@ def parse_flags(argv: list[str]) -> list[str]:
     value or flag) reported as one line naming the flag and exit status 2."""
     try:
         return FLAGS(argv)
-    except flags.Error as e:
-        print(f"error: {e}", file=sys.stderr)
+    except flags.Error as e:  # absl's message may span lines: one line, as every user error
+        print("error: " + "; ".join(line.strip() for line in str(e).splitlines() if line.strip()),
+              file=sys.stderr)
         sys.exit(2)
 
 

@@ -1,4 +1,4 @@
-"""DD2424 Assignment 3 (option 2): a ConvNet predicting a surname's language (specs.md §6).
+"""DD2424 Assignment 3, the ConvNet option: a ConvNet predicting a surname's language.
 
 Default: the sheet's study, k1=5, n1=20, k2=3, n2=20, batch 100, momentum SGD eta=.001 rho=.9,
 20 000 updates, without and with compensation for the class imbalance (per-epoch random
@@ -26,114 +26,122 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags, logging
+from absl import flags, logging
 
 from experiments import common
-from jaxdl.models import names as names_model
 from jaxdl import checkpoint, metrics, plots, results, samplers, train
 from jaxdl.data import names as names_data
 from jaxdl.layers import losses
+from jaxdl.models import names as names_model
 
-BALANCE = ("none", "undersample", "weighted")
-
-flags.DEFINE_integer("n1", 20, "Filters in layer 1.")
-flags.DEFINE_integer("k1", 5, "Filter width in layer 1.")
-flags.DEFINE_integer("n2", 20, "Filters in layer 2.")
-flags.DEFINE_integer("k2", 3, "Filter width in layer 2.")
-flags.DEFINE_integer("n_batch", 100, "Mini-batch size.")
+flags.DEFINE_integer("n1", 20, "Filters in layer 1.", lower_bound=1)
+flags.DEFINE_integer("k1", 5, "Filter width in layer 1.", lower_bound=1)
+flags.DEFINE_integer("n2", 20, "Filters in layer 2.", lower_bound=1)
+flags.DEFINE_integer("k2", 3, "Filter width in layer 2.", lower_bound=1)
+flags.DEFINE_integer("n_batch", 100, "Mini-batch size.", lower_bound=1)
 flags.DEFINE_float("eta", 0.001, "Learning rate.")
 flags.DEFINE_float("rho", 0.9, "Momentum: v = rho v + eta grad, theta -= v.")
-flags.DEFINE_float("lam", 0.0, "L2 penalty on F1, F2, W (the sheet has none).")
+flags.DEFINE_float("lam", 0.0, "L2 penalty on F1, F2, W (the sheet has none).", lower_bound=0.0)
 flags.DEFINE_integer("n_updates", 20000, "Update steps per run (rounded down to whole "
-                     "evaluation periods).")
+                     "evaluation periods).", lower_bound=1)
 flags.DEFINE_integer("eval_every", 500, "Updates between evaluations (val loss, accuracy, "
-                     "confusion matrix).")
-flags.DEFINE_string("balance", "none,undersample",
-                    f"Comma-separated imbalance compensation of each run, from {BALANCE}.")
+                     "confusion matrix).", lower_bound=1)
+flags.DEFINE_list("balance", "none,undersample",
+                  f"Comma-separated imbalance compensation of each run, from {samplers.MODES}.")
 flags.DEFINE_enum("conv1", "gather", list(names_model.LAYER1_FORMS),
                   "conv1d form of layer 1 (all give the same numbers; gather is the fastest).")
 flags.DEFINE_enum("conv2", "lax", list(names_model.LAYER2_FORMS),
                   "conv1d form of layer 2 (lax: the fastest on the CPU, benchmarks/NOTES.md).")
+flags.register_validator("eta", lambda v: v > 0, "must be > 0")
+flags.register_validator("rho", lambda v: 0 <= v < 1, "must be in [0, 1)")
+flags.register_validator(
+    "balance", lambda modes: bool(modes) and set(modes) <= set(samplers.MODES) and
+    len(set(modes)) == len(modes), f"expected a comma-separated list from {samplers.MODES}, "
+    "each mode once")
+flags.register_multi_flags_validator(
+    ["n_updates", "eval_every"], lambda f: f["n_updates"] >= f["eval_every"],
+    "--n_updates must be at least --eval_every")
 
 FLAGS = flags.FLAGS
 
 
-def validate_flags() -> list[str]:
-    modes = [m.strip() for m in FLAGS.balance.split(",") if m.strip()]
-    common.require(bool(modes) and all(m in BALANCE for m in modes), "balance",
-                   f"expected a comma-separated list from {BALANCE}, got {FLAGS.balance!r}")
-    common.require(len(set(modes)) == len(modes), "balance", "lists a mode twice")
-    for name in ("n1", "k1", "n2", "k2", "n_batch", "n_updates", "eval_every"):
-        common.require(FLAGS[name].value > 0, name, "must be > 0")
-    common.require(FLAGS.eta > 0, "eta", "must be > 0")
-    common.require(0 <= FLAGS.rho < 1, "rho", "must be in [0, 1)")
-    common.require(FLAGS.lam >= 0, "lam", "must be >= 0")
-    common.require(FLAGS.n_updates >= FLAGS.eval_every, "n_updates",
-                   f"must be at least --eval_every={FLAGS.eval_every}")
-    return modes
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The study: the network's filters, the optimiser, the schedule and the runs' modes."""
+    n1: int
+    k1: int
+    n2: int
+    k2: int
+    conv1: str
+    conv2: str
+    n_batch: int
+    eta: float
+    rho: float
+    lam: float
+    n_updates: int
+    eval_every: int
+    balance: tuple[str, ...]
+    seed: int
+    grad: str
 
 
-def optimizer(hp: dict) -> optax.GradientTransformation:
-    """optax.sgd with momentum: m = g + rho m, theta -= eta m, which is the course's
-    v = rho v + eta grad for the constant eta used here (style.md)."""
-    return optax.sgd(hp["eta"], momentum=FLAGS.rho)
-
-
-def make_sampler(mode: str, counts: np.ndarray, n_train: int):
-    """(sampler, epochs_per_eval, updates per evaluation) for one compensation mode."""
-    if mode == "undersample":
-        sampler = samplers.undersampled_batches(FLAGS.n_batch, counts)
-        steps = len(counts) * int(counts.min()) // FLAGS.n_batch
-        epochs = max(1, round(FLAGS.eval_every / steps))
-        return sampler, epochs, epochs * steps
-    # an "epoch" of the trainer is eval_every updates over fresh permutations of the data
-    return (samplers.fixed_step_batches(FLAGS.n_batch, n_train, FLAGS.eval_every), 1,
-            FLAGS.eval_every)
+def config() -> Config:
+    return Config(FLAGS.n1, FLAGS.k1, FLAGS.n2, FLAGS.k2, FLAGS.conv1, FLAGS.conv2, FLAGS.n_batch,
+                  FLAGS.eta, FLAGS.rho, FLAGS.lam, FLAGS.n_updates, FLAGS.eval_every,
+                  tuple(FLAGS.balance), FLAGS.seed, FLAGS.grad)
 
 
 def main(argv):
     del argv
-    modes = validate_flags()
+    cfg = config()
     workdir = common.workdir()
     t0 = time.perf_counter()
     data_set = names_data.load(FLAGS.data_dir)
     alphabet, K = data_set.alphabet, data_set.n_classes
-    cfg = names_model.Config(FLAGS.n1, FLAGS.k1, FLAGS.n2, FLAGS.k2, alphabet.d, alphabet.n_len,
-                               K, FLAGS.conv1, FLAGS.conv2)
-    common.require(cfg.k1 + cfg.k2 - 1 <= cfg.n_len, "k2",
-                   f"k1 + k2 - 1 must be <= n_len = {cfg.n_len}")
+    net = names_model.Config(cfg.n1, cfg.k1, cfg.n2, cfg.k2, alphabet.d, alphabet.n_len, K,
+                             cfg.conv1, cfg.conv2)
+    common.require(net.k1 + net.k2 - 1 <= net.n_len, "k2",
+                   f"k1 + k2 - 1 must be <= n_len = {net.n_len}")
     tr, va = data_set.train_idx, data_set.val_idx
     counts = names_data.class_counts(data_set.y[tr], K)
-    common.require(FLAGS.n_batch <= K * counts.min() or "undersample" not in modes, "n_batch",
+    common.require(cfg.n_batch <= K * counts.min() or "undersample" not in cfg.balance, "n_batch",
                    f"larger than the balanced set K n_min = {K * counts.min()}")
     for cls, n, rel, cum in names_data.class_table(data_set.y[tr], data_set.class_names):
         logging.info("class %-11s %5d  %6.2f %%  %6.2f %%", cls, n, rel, cum)
     indices = names_data.to_indices(data_set.names, alphabet)
     Y = np.eye(K, dtype=np.float32)[data_set.y]
-    base = train.to_device({"X_train": names_model.encode(indices[tr], cfg), "Y_train": Y[tr],
+    base = train.to_device({"X_train": names_model.encode(indices[tr], net), "Y_train": Y[tr],
                             "y_train": data_set.y[tr],
-                            "X_val": names_model.encode(indices[va], cfg), "Y_val": Y[va]})
+                            "X_val": names_model.encode(indices[va], net), "Y_val": Y[va]})
     y_val = data_set.y[va]
-    model = names_model.build(cfg)
-    predict = jax.jit(lambda params, state, X: jnp.argmax(model.apply(params, state, X)[0], -1))
-    hp = train.as_hparams(lam=FLAGS.lam, eta=FLAGS.eta)
+    model = names_model.build(net)
+    predict = train.make_predictor(model)
+
+    def val_confusion(ts) -> np.ndarray:
+        return metrics.confusion_matrix(
+            y_val, np.asarray(predict(ts.params, ts.state, base["X_val"])), K)
+
+    # optax.sgd with momentum: m = g + rho m, theta -= eta m, which is the course's
+    # v = rho v + eta grad for the constant eta used here
+    optimizer = lambda hp: optax.sgd(hp["eta"], momentum=cfg.rho)  # noqa: E731
+    hp = train.as_hparams(lam=cfg.lam, eta=cfg.eta)
     runs = []
-    for i, mode in enumerate(modes):
-        name = f"{mode}_n{cfg.n1}k{cfg.k1}_n{cfg.n2}k{cfg.k2}"
+    for i, mode in enumerate(cfg.balance):
+        name = f"{mode}_n{net.n1}k{net.k1}_n{net.n2}k{net.k2}"
         data = dict(base)
         if mode == "weighted":
             data["w_train"] = jnp.asarray(names_data.class_weights(data_set.y[tr], K))
-        sampler, epochs_per_eval, per_eval = make_sampler(mode, counts, len(tr))
-        n_evals = FLAGS.n_updates // per_eval
+        sampler, epochs_per_eval, per_eval = samplers.compensation_sampler(
+            mode, cfg.n_batch, counts, cfg.eval_every)
+        n_evals = cfg.n_updates // per_eval
         trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizer, sampler,
-                                     grad=FLAGS.grad, epochs_per_eval=epochs_per_eval)
+                                     grad=cfg.grad, epochs_per_eval=epochs_per_eval)
         confusions, best = [], {"val_accuracy": -1.0}
-        meta = {"config": dataclasses.asdict(cfg), "alphabet": alphabet.chars,
+        meta = {"config": dataclasses.asdict(net), "alphabet": alphabet.chars,
                 "class_names": data_set.class_names, "run": name, "balance": mode}
 
-        def on_segment(ts, m, confusions=confusions, best=best, meta=meta):
-            C = metrics.confusion_matrix(y_val, np.asarray(predict(ts.params, ts.state,
-                                                                   data["X_val"])), K)
+        def on_segment(ts, m, confusions=confusions, best=best, meta=meta, name=name):
+            C = val_confusion(ts)
             confusions.append({"step": int(m["step"]), "confusion": C.tolist()})
             if m["val_accuracy"] > best["val_accuracy"]:
                 best.update(val_accuracy=m["val_accuracy"], step=int(m["step"]),
@@ -141,7 +149,7 @@ def main(argv):
                 checkpoint.save(workdir / f"best_{name}.msgpack", jax.device_get(ts),
                                 meta={**meta, "step": int(m["step"])})
 
-        key = jax.random.fold_in(jax.random.PRNGKey(FLAGS.seed), i)
+        key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i)
         logging.info("%s: %d evaluations of %d updates (%d trainer epochs each)", name, n_evals,
                      per_eval, epochs_per_eval)
         # resumable: a run killed mid-way continues from checkpoint_<run>.msgpack
@@ -150,18 +158,14 @@ def main(argv):
         history = fit.history
         checkpoint.save(workdir / f"final_{name}.msgpack", fit.state, history=history,
                         meta={**meta, "step": int(fit.state.step)})
-        C = metrics.confusion_matrix(
-            y_val, np.asarray(predict(fit.state.params, fit.state.state, data["X_val"])), K)
+        C = val_confusion(fit.state)
         per_class = metrics.per_class_accuracy(C)
         last = fit.final_metrics
         if "confusion" not in best:  # resumed after the best evaluation: read it back
-            best_ckpt = workdir / f"best_{name}.msgpack"
-            state_b, _, meta_b = checkpoint.restore(best_ckpt, fit.state)
-            C_b = metrics.confusion_matrix(
-                y_val, np.asarray(predict(state_b.params, state_b.state, data["X_val"])), K)
-            best.update(val_accuracy=metrics.accuracy(y_val, np.asarray(
-                predict(state_b.params, state_b.state, data["X_val"]))), step=meta_b["step"],
-                confusion=C_b)
+            state_b, _, meta_b = checkpoint.restore(workdir / f"best_{name}.msgpack", fit.state)
+            C_b = val_confusion(state_b)
+            best.update(val_accuracy=float(np.trace(C_b) / C_b.sum()), step=meta_b["step"],
+                        confusion=C_b)
         run_metrics = {
             "train_accuracy": last["train_accuracy"], "val_accuracy": last["val_accuracy"],
             "val_balanced_accuracy": metrics.balanced_accuracy(C),
@@ -173,9 +177,9 @@ def main(argv):
                 data_set.class_names, metrics.per_class_accuracy(best["confusion"]).tolist())),
             "n_updates": int(fit.state.step), "diverged": fit.diverged,
             "compile_seconds": fit.compile_seconds, "train_seconds": fit.train_seconds}
-        runs.append({"name": name, "config": {**dataclasses.asdict(cfg), "balance": mode,
-                                              "eta": FLAGS.eta, "rho": FLAGS.rho,
-                                              "lam": FLAGS.lam, "n_batch": FLAGS.n_batch,
+        runs.append({"name": name, "config": {**dataclasses.asdict(net), "balance": mode,
+                                              "eta": cfg.eta, "rho": cfg.rho, "lam": cfg.lam,
+                                              "n_batch": cfg.n_batch,
                                               "updates_per_eval": per_eval},
                      "metrics": run_metrics})
         logging.info("%s: val accuracy %.4f (best %.4f at step %d); per class:\n%s", name,
@@ -198,4 +202,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(common.main_wrapper(main))
+    common.run(main)

@@ -12,21 +12,17 @@ accuracy in --workdir/results.json (--run / --checkpoint pick another).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-import flax.serialization
-import jax
-import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from experiments import common
-from jaxdl.models import names as names_model
-from jaxdl import checkpoint
+from jaxdl import results, train
 from jaxdl.data import names as names_data
 from jaxdl.data.download import DataError
+from jaxdl.models import names as names_model
 
 flags.DEFINE_string("run", None, "Run name (default: the run with the best validation accuracy).")
 flags.DEFINE_enum("checkpoint", "best", ["best", "final"],
@@ -39,60 +35,38 @@ flags.DEFINE_enum("truncate", "last", list(names_data.TRUNCATE_POLICIES),
 FLAGS = flags.FLAGS
 
 
-def choose_run(workdir) -> str:
-    path = workdir / "results.json"
-    try:
-        runs = json.loads(path.read_text())["runs"]
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"cannot read {path}: {e} (pass --run)") from e
-    common.require(bool(runs), "run", f"{path} lists no runs")
-    return max(runs, key=lambda r: r["metrics"].get("best_val_accuracy", 0))["name"]
-
-
-def load_model(path):
-    """(model, cfg, params, alphabet, class names) from a checkpoint written by names_convnet."""
-    raw = checkpoint.read_raw(path)
-    meta = json.loads(raw["meta"])
-    cfg = names_model.Config(**meta["config"])
-    model = names_model.build(cfg)
-    template, state = model.init(jax.random.PRNGKey(0), names_model.in_shape(cfg))
-    try:
-        params = flax.serialization.from_state_dict(template, raw["train_state"]["params"])
-    except (ValueError, KeyError) as e:
-        raise DataError(f"checkpoint {path} does not match its own config: {e}") from e
-    return model, cfg, params, state, names_data.Alphabet(meta["alphabet"], cfg.n_len), \
-        meta["class_names"]
-
-
 def main(argv):
     surnames = argv[1:]
     common.require(bool(surnames), "workdir", "give the names to classify after the flags")
     common.require(bool(FLAGS.workdir), "workdir", "is required (the study's output folder)")
     workdir = Path(FLAGS.workdir)
-    run = FLAGS.run or choose_run(workdir)
+    try:
+        run = FLAGS.run or results.best_run(workdir / "results.json", "best_val_accuracy")
+    except DataError as e:
+        raise DataError(f"{e} (pass --run)") from None
     path = workdir / f"{FLAGS.checkpoint}_{run}.msgpack"
     if not path.is_file():
         raise DataError(f"checkpoint {path} not found (run experiments.names_convnet first, or "
                         f"check --run / --checkpoint)")
-    model, cfg, params, state, alphabet, class_names = load_model(path)
+    net = names_model.restore(path)
     try:
-        indices, notes = names_data.encode_new(surnames, alphabet, unknown=FLAGS.unknown,
+        indices, notes = names_data.encode_new(surnames, net.alphabet, unknown=FLAGS.unknown,
                                                truncate=FLAGS.truncate)
     except ValueError as e:
         raise common.FlagError(f"names: {e}") from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    scores, _ = model.apply(params, state, names_model.encode(indices, cfg))
-    P = np.asarray(jax.nn.softmax(scores.astype(jnp.float32), axis=-1))
+    predict = train.make_predictor(net.model, output="probabilities")
+    P = np.asarray(predict(net.params, net.state, names_model.encode(indices, net.cfg)))
     print(f"checkpoint: {path.name}")
     width = max(11, *(len(s) for s in surnames)) + 1
     print(f"{'':<12}" + "".join(f"{s:>{width}}" for s in surnames))
-    for k, cls in enumerate(class_names):
+    for k, cls in enumerate(net.class_names):
         print(f"{cls:<12}" + "".join(f"{P[i, k]:>{width}.3e}" for i in range(len(surnames))))
     for s, p in zip(surnames, P):
         top = int(np.argmax(p))
-        print(f"{s}: {class_names[top]} ({100 * p[top]:.1f} %)")
+        print(f"{s}: {net.class_names[top]} ({100 * p[top]:.1f} %)")
 
 
 if __name__ == "__main__":
-    app.run(common.main_wrapper(main))
+    common.run(main)

@@ -1,5 +1,6 @@
-"""Snapshot ensembles (Huang et al. 2017; A2 bonus, specs 4.5): the models saved at the end of each
-cycle of a cyclical learning rate, combined by majority vote or by their mean class probability.
+"""Snapshot ensembles (Huang et al. 2017; the DD2424 Assignment 2 bonus): the models saved at the
+end of each cycle of a cyclical learning rate, combined by majority vote or by their mean class
+probability.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl import model as model_lib
+from jaxdl import train
 
 
 def probabilities(model: model_lib.Model, snapshots: Sequence[tuple], X_nxd: jax.Array,
                   chunk: int = 10000) -> jax.Array:
     """softmax(model(X)) in eval mode for each (params, state) snapshot: P_sxnxk."""
-    apply = jax.jit(lambda p, s, x: jax.nn.softmax(model.apply(p, s, x, train=False)[0], -1))
-    return jnp.stack([jnp.concatenate([apply(p, s, X_nxd[i:i + chunk])
-                                       for i in range(0, X_nxd.shape[0], chunk)])
-                      for p, s in snapshots])
+    predict = train.make_predictor(model, chunk=chunk, output="probabilities")
+    return jnp.stack([predict(p, s, X_nxd) for p, s in snapshots])
 
 
 def majority_vote(P_sxnxk: jax.Array) -> jax.Array:

@@ -19,6 +19,8 @@ from typing import Any, Iterable
 import jax
 import numpy as np
 
+from jaxdl.data.download import DataError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -90,3 +92,13 @@ def write_csv(path: str | os.PathLike, rows: Iterable[dict]) -> None:
         writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
 
+
+def best_run(path: str | os.PathLike, metric: str) -> str:
+    """The name of the run with the highest metrics[metric] in a results.json (missing: 0)."""
+    try:
+        runs = json.loads(Path(path).read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"cannot read {path}: {e}") from e
+    if not runs:
+        raise DataError(f"{path} lists no runs")
+    return max(runs, key=lambda r: r["metrics"].get(metric, 0))["name"]

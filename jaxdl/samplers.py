@@ -109,3 +109,26 @@ def undersampled_batches(batch_size: int, counts: np.ndarray) -> Sampler:
         return chosen[: steps * batch_size].reshape(steps, batch_size)
 
     return sample
+
+
+# Class-imbalance compensation of the surname ConvNet (DD2424 Assignment 3, the ConvNet option).
+MODES = ("none", "undersample", "weighted")
+
+
+def compensation_sampler(mode: str, batch_size: int, counts: np.ndarray, updates_per_eval: int
+                         ) -> tuple[Sampler, int, int]:
+    """(sampler, trainer epochs per evaluation, updates per evaluation) for one of MODES.
+
+    "undersample": undersampled_batches, the whole number of its epochs (at least one) closest to
+    updates_per_eval updates; "none" and "weighted" (whose weights are data["w_train"]):
+    fixed_step_batches over all sum(counts) samples, one "epoch" of updates_per_eval updates.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown compensation {mode!r}: expected one of {MODES}")
+    if mode == "undersample":
+        sampler = undersampled_batches(batch_size, counts)  # checks steps >= 1
+        steps = len(counts) * int(np.min(counts)) // batch_size
+        epochs = max(1, round(updates_per_eval / steps))
+        return sampler, epochs, epochs * steps
+    sampler = fixed_step_batches(batch_size, int(np.sum(counts)), updates_per_eval)
+    return sampler, 1, updates_per_eval

@@ -298,3 +298,35 @@ def fit_and_test(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epoch
     logging.info("%s: test accuracy %.4f (%.1fs training)", name, metrics["test_accuracy"],
                  fit_result.train_seconds)
     return TestedRun(history + fit_result.history, metrics, state, snapshots)
+
+
+def make_predictor(model: model_lib.Model, *, chunk: int = 1000, output: str = "class"
+                   ) -> Callable[[Any, Any, jax.Array], jax.Array]:
+    """Jitted (params, state, X) -> eval-mode predictions, one row per sample: the argmax class
+    (output="class") or the softmax probabilities ("probabilities").
+
+    The model sees `chunk` samples at a time: the whole chunks in one lax.map, then the remainder;
+    n <= chunk is a single call on all of X.
+    """
+    if output not in ("class", "probabilities"):
+        raise ValueError(f"output must be 'class' or 'probabilities', got {output!r}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+
+    def head(params, state, X):
+        scores = model.apply(params, state, X, train=False)[0]
+        return jnp.argmax(scores, -1) if output == "class" else jax.nn.softmax(scores, -1)
+
+    @jax.jit
+    def predict(params, state, X):
+        n = X.shape[0]
+        if n <= chunk:
+            return head(params, state, X)
+        whole = n // chunk * chunk
+        chunks = X[:whole].reshape(n // chunk, chunk, *X.shape[1:])
+        out = jax.lax.map(lambda x: head(params, state, x), chunks)
+        out = out.reshape(whole, *out.shape[2:])
+        if whole == n:
+            return out
+        return jnp.concatenate([out, head(params, state, X[whole:])])
+    return predict

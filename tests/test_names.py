@@ -1,6 +1,8 @@
 """Surname data: parsing, the column-major one-hot encoding, new names, imbalance samplers,
 checkpoints."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 
 from conftest import real_data_dir
 from jaxdl.models import names as names_model
-from jaxdl import checkpoint, samplers, train
+from jaxdl import checkpoint, results, samplers, train
 from jaxdl.data import names
 from jaxdl.data.download import DataError
 from jaxdl.layers import losses
@@ -82,6 +84,46 @@ def test_fixed_step_batches_cover_each_pass_without_repeats():
     assert idx.shape == (7, 10)
     flat = idx.ravel()
     assert sorted(flat[:25]) == list(range(25)) and sorted(flat[25:50]) == list(range(25))
+
+
+def test_compensation_sampler_schedules_each_mode():
+    counts = np.array([50, 7, 20])  # K n_min = 21 -> 5 undersampled batches of 4 per epoch
+    sampler, epochs, per_eval = samplers.compensation_sampler("undersample", 4, counts, 12)
+    assert (epochs, per_eval) == (2, 10)  # the whole number of epochs closest to 12 updates
+    y = jnp.asarray(np.repeat(np.arange(3), counts))
+    assert sampler(jax.random.PRNGKey(0), {"y_train": y}).shape == (5, 4)
+    assert samplers.compensation_sampler("undersample", 4, counts, 1)[1:] == (1, 5)
+    for mode in ("none", "weighted"):
+        sampler, epochs, per_eval = samplers.compensation_sampler(mode, 4, counts, 12)
+        assert (epochs, per_eval) == (1, 12)
+        assert sampler(jax.random.PRNGKey(0), {}).shape == (12, 4)
+    with pytest.raises(ValueError, match="oversample"):
+        samplers.compensation_sampler("oversample", 4, counts, 12)
+
+
+def test_restore_and_best_run(tmp_path):
+    cfg = names_model.Config(n1=3, k1=3, n2=3, k2=2, d=5, n_len=6, n_classes=3)
+    model = names_model.build(cfg)
+    params, state = model.init(jax.random.PRNGKey(0), names_model.in_shape(cfg))
+    ts = train.TrainState(params, state, (), jax.random.PRNGKey(0), 0, 0)
+    meta = {"config": dataclasses.asdict(cfg), "alphabet": " abcd", "class_names": ["a", "b", "c"]}
+    checkpoint.save(tmp_path / "ckpt.msgpack", ts, meta=meta)
+    net = names_model.restore(tmp_path / "ckpt.msgpack")
+    assert net.cfg == cfg and net.alphabet.chars == " abcd" and net.class_names == ["a", "b", "c"]
+    jax.tree.map(np.testing.assert_array_equal, net.params, params)
+    checkpoint.save(tmp_path / "other.msgpack", ts, meta={**meta, "config": {
+        **meta["config"], "n3": 4}})
+    with pytest.raises(DataError, match="other.msgpack"):
+        names_model.restore(tmp_path / "other.msgpack")
+    results.write_json(tmp_path / "results.json", {"runs": [
+        {"name": "x", "metrics": {"best_val_accuracy": 0.2}},
+        {"name": "y", "metrics": {"best_val_accuracy": 0.4}}, {"name": "z", "metrics": {}}]})
+    assert results.best_run(tmp_path / "results.json", "best_val_accuracy") == "y"
+    results.write_json(tmp_path / "empty.json", {"runs": []})
+    with pytest.raises(DataError, match="no runs"):
+        results.best_run(tmp_path / "empty.json", "best_val_accuracy")
+    with pytest.raises(DataError, match="missing.json"):
+        results.best_run(tmp_path / "missing.json", "best_val_accuracy")
 
 
 def test_checkpoint_round_trip(tmp_path):

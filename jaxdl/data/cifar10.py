@@ -25,7 +25,7 @@ TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 class Split(NamedTuple):
     """One split of a data set: features, integer labels, one-hot labels."""
 
-    X: np.ndarray  # n x d, float32
+    X: np.ndarray  # n x d (or n x H x W x C images), float32
     y: np.ndarray  # n, int32
     Y: np.ndarray  # n x K, float32 one-hot
 
@@ -149,6 +149,47 @@ def vectors_to_images(X_nxd: np.ndarray) -> np.ndarray:
 def images_to_vectors(images_nxhxwxc: np.ndarray) -> np.ndarray:
     """n x 32 x 32 x 3 images -> n x 3072 rows in the official order (inverse of vectors_to_images)."""
     return np.asarray(images_nxhxwxc).transpose(0, 3, 1, 2).reshape(len(images_nxhxwxc), -1)
+
+
+def load_test_images(data_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """test_batch as uint8 n x 32 x 32 x 3 images (for display)."""
+    return vectors_to_images(load_batches(("test_batch",), data_dir)[0])
+
+
+def cnn_splits(arch: str = "starter", data_dir: str | os.PathLike | None = None,
+               n_val: int | None = None, seed: int = 0) -> dict[str, Split]:
+    """FMAN45 Assignment 3's CIFAR-10 splits for a CNN: X as n x 32 x 32 x 3 float32 images.
+
+    arch="starter" (cifar10_starter.m): data_batch_1-2 as 0-255 values minus their mean RGB
+    triplet, shuffled, the last n_val (default 2001) for validation.
+    arch="improved": all five batches scaled to [0, 1] and shuffled; per-channel (X - mean) / std
+    with the statistics of all but the last n_val (default 1000) of that order; shuffled again,
+    the last n_val for validation. The test split (test_batch) gets the same transformation.
+    """
+    if arch not in ("starter", "improved"):
+        raise ValueError(f"unknown arch {arch!r}: expected 'starter' or 'improved'")
+    n_val = n_val or (2001 if arch == "starter" else 1000)
+    names = ("data_batch_1", "data_batch_2") if arch == "starter" else TRAIN_BATCHES
+    X, y = load_batches(names, data_dir)
+    if not 0 < n_val < len(X):
+        raise ValueError(f"n_val must lie in 1..{len(X) - 1}, got {n_val}")
+    X_te, y_te = load_batches(("test_batch",), data_dir)
+    X, X_te = (vectors_to_images(v).astype(np.float32) for v in (X, X_te))
+    rng = np.random.default_rng(seed)
+    if arch == "starter":
+        mean = X.mean(axis=(0, 1, 2))
+        X, X_te = X - mean, X_te - mean
+    else:
+        X, X_te = X / 255.0, X_te / 255.0
+        perm = rng.permutation(len(X))
+        X, y = X[perm], y[perm]
+        mean, std = X[:-n_val].mean(axis=(0, 1, 2)), X[:-n_val].std(axis=(0, 1, 2))
+        X, X_te = (X - mean) / std, (X_te - mean) / std
+    perm = rng.permutation(len(X))
+    X, y = X[perm], y[perm]
+    return {name: Split(Xs, ys, one_hot(ys, N_CLASSES)) for name, Xs, ys in
+            (("train", X[:-n_val], y[:-n_val]), ("val", X[-n_val:], y[-n_val:]),
+             ("test", X_te, y_te))}
 
 
 def write_batch(path: str | os.PathLike, data: np.ndarray, labels: np.ndarray,

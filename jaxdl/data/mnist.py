@@ -16,6 +16,7 @@ import numpy as np
 from jaxdl.data.download import MNIST, DataError, locate, read_gzip
 
 N_CLASSES = 10
+CLASS_NAMES = [str(d) for d in range(N_CLASSES)]
 LABELS_MAGIC, IMAGES_MAGIC = 2049, 2051
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}

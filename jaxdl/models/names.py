@@ -10,12 +10,19 @@ F2 ~ N(0, 2/(n1 k2)), W ~ N(0, 2/fsize).
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from typing import Any, NamedTuple
 
+import flax.serialization
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl import checkpoint
 from jaxdl import model as model_lib
 from jaxdl.data import names as names_data
+from jaxdl.data.download import DataError
 from jaxdl.layers import dense
 from jaxdl.layers.activations import relu
 from jaxdl.layers.conv1d import conv1d, flatten, input_patches
@@ -79,3 +86,29 @@ def encode(indices_nxl: np.ndarray, cfg: Config) -> jnp.ndarray:
     if cfg.form1 == "precomputed":
         return input_patches(X, cfg.k1)
     return X
+
+
+class Restored(NamedTuple):
+    model: model_lib.Model
+    cfg: Config
+    params: Any
+    state: Any
+    alphabet: names_data.Alphabet
+    class_names: list[str]
+
+
+def restore(path: str | os.PathLike) -> Restored:
+    """A trained network from a checkpoint whose meta holds its config, alphabet and class names
+    (as experiments.names_convnet writes them); a DataError names a file that does not fit."""
+    raw = checkpoint.read_raw(path)
+    try:
+        meta = json.loads(raw["meta"])
+        cfg = Config(**meta["config"])
+        alphabet = names_data.Alphabet(meta["alphabet"], cfg.n_len)
+        model = build(cfg)
+        template, state = model.init(jax.random.PRNGKey(0), in_shape(cfg))
+        params = flax.serialization.from_state_dict(template, raw["train_state"]["params"])
+        class_names = list(meta["class_names"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"checkpoint {path} does not match its own config: {e}") from e
+    return Restored(model, cfg, params, state, alphabet, class_names)
