@@ -50,7 +50,7 @@ def test_study_then_predict(fake_dir, tmp_path):
     assert len(rows) == 3  # one probability row per class, each column sums to one
     for col in (1, 2):
         assert sum(float(r[col]) for r in rows) == pytest.approx(1.0, abs=2e-3)
-    assert "'ü'" in proc.stderr  # the dropped character is reported
+    assert "'Müllerson': transliterated to 'mullerson'" in proc.stderr  # ü -> u, reported
 
 
 def test_bad_flags_and_missing_data_are_one_line(fake_dir, tmp_path):
