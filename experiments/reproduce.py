@@ -49,7 +49,7 @@ class Study(NamedTuple):
 
 STUDIES = [
     Study("gradcheck_linear", "experiments.gradcheck", ["--model=linear"], ["--model=linear"],
-          [], "A1 gradient check, float64 (seed 001 Tables 1-3)"),
+          [], "DD2424 Assignment 1 gradient check, float64 (batch sizes 1, 2, 20; lambda 0, 0.1)"),
     Study("a1_linear", "experiments.a1_linear", [], [],
           ["curves_lam0_eta0.001.png", "templates_lam0_eta0.001.png",
            "templates_lam1_eta0.001.png"], "DD2424 A1: the sheet's four runs (specs 2.4)"),
@@ -61,7 +61,8 @@ STUDIES = [
     Study("gradcheck_mlp", "experiments.gradcheck",
           ["--model=mlp", "--hidden=50,50", "--bn", "--batch_sizes=4", "--lams=0,0.005"],
           ["--model=mlp", "--hidden=50,30,20,20,10,10,10,10", "--bn", "--batch_sizes=10",
-           "--lams=0,0.01"], [], "k-layer BN MLP gradient check, float64 (specs 5.2 Ex 1)",
+           "--lams=0,0.01"], [],
+          "k-layer BN MLP gradient check, float64 (DD2424 Assignment 3, Exercise 1)",
           bounds_hold_quick=True),
     Study("a2_two_layer", "experiments.a2_two_layer", [], [],
           ["curves_ex3.png", "curves_ex4.png"], "DD2424 A2 Ex 3 and Ex 4 (specs 4.3)"),

@@ -25,6 +25,7 @@ CASES = [
     ("experiments.lambda_search", ["--model=a9"], "--model"),
     ("experiments.lambda_search", ["--cpu_devices=0"], "--cpu_devices"),
     ("experiments.gradcheck", ["--batch_sizes=0"], "--batch_sizes"),
+    ("experiments.gradcheck", ["--model=linear", "--forms=lax+lax"], "--forms"),
     ("experiments.a2_two_layer", ["--eta_min=-1"], "--eta_min"),
     ("experiments.a2_two_layer", ["--n_s=0,800"], "--n_s"),
     ("experiments.a3_kbn", ["--n_s=0"], "--n_s"),

@@ -9,8 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from experiments.cnn_gradcheck import check_starter
-from jaxdl import gradcheck, gradcheck_relu
+from jaxdl import gradcheck
 from jaxdl import model as model_lib
 from jaxdl import optimizers
 from jaxdl.layers import conv2d, dense, flatten, initializers, losses, maxpool, relu
@@ -42,11 +41,9 @@ def test_maxpool_forward_matches_flax(shape):
 
 def _check_net(layers, in_shape, n, k=10, lam=0.0, seed=0, h=1e-5):
     model = model_lib.sequential(layers)
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
-    params, state = model.init(k1, in_shape)
-    X = jax.random.normal(k2, (n, *in_shape))
-    Y = jax.nn.one_hot(jax.random.randint(k3, (n,), 0, k), k)
-    return gradcheck.check(model, losses.softmax_cross_entropy, params, state, X, Y, lam, h=h)
+    params, state, X, Y, _ = gradcheck.random_problem(model, in_shape, n, k, seed)
+    return gradcheck.check_model(model, losses.softmax_cross_entropy, params, state, X, Y, lam,
+                                 h=h, methods=("forward", "centred"), count_kinks=False)
 
 
 def _assert_report(report, centred=1e-6):
@@ -88,7 +85,12 @@ def test_starter_network_gradients_float64(x64, dataset):
     only): these nets have gradient entries of ~1e-8, where the plain centred difference at
     h = 1e-5 is at its rounding floor, eps |J| / h ~ 1e-11 absolute, which it still meets.
     """
-    report = check_starter(dataset, size=4, n=2, methods=("centred",), count_kinks=False)
+    model = cnn_models.starter(dataset)
+    shape = (4, 4, {"mnist": 1, "cifar10": 3}[dataset])
+    params, state, X, Y, key = gradcheck.random_problem(model, shape, 2)
+    report = gradcheck.check_model(model, losses.softmax_cross_entropy, params, state, X, Y,
+                                   0.0025, key=key, methods=("centred", "smooth"),
+                                   count_kinks=False, h_smooth=10.0, levels=3, output_step=0.03)
     assert set(report) == {"F1", "b1", "F2", "b2", "W3", "b3"}
     for name, row in report.items():
         assert row["manual_vs_autodiff"] <= 1e-10, (name, row)
@@ -104,12 +106,12 @@ def test_smooth_reference_freezes_maxpool_and_relu(x64):
     X = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 1))
     Y = jax.nn.one_hot(jnp.array([0, 2]), 3)
     params, state, X, Y = gradcheck.to_float64((params, state, X, Y))
-    kinks = gradcheck_relu.kink_crossings(model, params, state, X, 0.1)
+    kinks = gradcheck.kinks.kink_crossings(model, params, state, X, 0.1)
     assert float(sum(jnp.sum(k) for k in jax.tree.leaves(kinks))) >= 10
     loss = losses.softmax_cross_entropy
     _, g = jax.jit(model_lib.value_and_grad(model, loss, "manual"))(params, state, X, Y, 0.01)
-    ref = gradcheck_relu.smooth_piece_gradient(model, loss, params, state, X, Y, 0.01, h=0.1,
-                                               levels=3, output_step=0.03)
+    ref = gradcheck.kinks.smooth_piece_gradient(model, loss, params, state, X, Y, 0.01, h=0.1,
+                                                levels=3, output_step=0.03)
     for a, n in zip(jax.tree.leaves(g), jax.tree.leaves(ref)):
         assert gradcheck.relative_error(a, n) <= 1e-6
 

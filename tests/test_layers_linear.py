@@ -25,7 +25,8 @@ def _problem(n, d=20, k=10, seed=0):
 @pytest.mark.parametrize("n,lam", [(1, 0.0), (2, 0.0), (20, 0.0), (20, 0.1)])
 def test_linear_gradients_float64(x64, loss_name, n, lam):
     model, params, state, X, Y = _problem(n)
-    report = gradcheck.check(model, losses.by_name(loss_name), params, state, X, Y, lam)
+    report = gradcheck.check_model(model, losses.by_name(loss_name), params, state, X, Y,
+                                   lam)
     for name, row in report.items():
         assert row["manual_vs_autodiff"] <= 1e-10, (name, row)
         assert row["manual_vs_centred"] <= 1e-6, (name, row)
@@ -49,8 +50,8 @@ def test_manual_matches_autodiff_float32_jit(loss_name):
 def test_weighted_loss_gradient(x64):
     model, params, state, X, Y = _problem(6)
     w = jnp.array([0.5, 2.0, 1.0, 0.1, 3.0, 1.0])
-    report = gradcheck.check(model, losses.softmax_cross_entropy, params, state, X, Y, 0.05,
-                             weights=w)
+    report = gradcheck.check_model(model, losses.softmax_cross_entropy, params, state, X, Y,
+                                   0.05, weights=w)
     assert max(r["manual_vs_centred"] for r in report.values()) <= 1e-6
 
 

@@ -6,11 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.gradcheck_mlp import check_mlp
-from jaxdl.models import mlp
+from jaxdl import gradcheck
 from jaxdl import model as model_lib
-
 from jaxdl.layers import batchnorm, dropout, initializers, losses, relu
+from jaxdl.models import mlp
 
 GRAD_CASES = [  # (hidden, bn, lam, n): 2, 3, 4 and 9 layers, with and without BN, lam 0 and > 0
     ([12], False, 0.0, 5),
@@ -21,13 +20,21 @@ GRAD_CASES = [  # (hidden, bn, lam, n): 2, 3, 4 and 9 layers, with and without B
     ([12, 8, 8], False, 0.0, 3),
     ([16, 12, 10, 10, 8, 8, 8, 8], True, 0.01, 8),
     ([16, 12, 10, 10, 8, 8, 8, 8], False, 0.005, 8),
-]  # the sheet's 9-layer widths [50, 30, 20, 20, 10, ...]: python -m experiments.gradcheck_mlp
+]  # DD2424 A3's 9-layer widths 50, 30, 20, 20, 10, ...: experiments.gradcheck --model mlp
+
+
+def check_mlp(hidden, *, bn, lam, n, d, methods, count_kinks=False, **model_options):
+    """gradcheck.check_model of mlp(hidden) (He init) on a random n x d problem."""
+    model = mlp.mlp(hidden, bn=bn, **model_options)
+    params, state, X, Y, key = gradcheck.random_problem(model, (d,), n)
+    return gradcheck.check_model(model, losses.softmax_cross_entropy, params, state, X, Y, lam,
+                                 key=key, methods=methods, count_kinks=count_kinks)
 
 
 @pytest.mark.parametrize("hidden,bn,lam,n", GRAD_CASES)
 def test_mlp_gradients_float64(x64, hidden, bn, lam, n):
-    """Manual vs jax.grad, and vs kink-free centred differences (jaxdl/gradcheck_relu.py)."""
-    report = check_mlp(hidden, bn=bn, lam=lam, n=n, d=10, methods=(), count_kinks=False)
+    """Manual vs jax.grad, and vs kink-free centred differences (jaxdl/gradcheck/kinks.py)."""
+    report = check_mlp(hidden, bn=bn, lam=lam, n=n, d=10, methods=("smooth",))
     expected = {f"{p}{l}" for l in range(1, len(hidden) + 2)
                 for p in (("W", "gamma", "beta") if bn and l <= len(hidden) else ("W", "b"))}
     assert set(report) == expected
@@ -37,15 +44,15 @@ def test_mlp_gradients_float64(x64, hidden, bn, lam, n):
 
 
 def test_plain_centred_differences_where_no_kink_is_crossed(x64):
-    report = check_mlp([12, 8], bn=True, lam=0.01, n=6, d=10, methods=("centred",))
+    report = check_mlp([12, 8], bn=True, lam=0.01, n=6, d=10, methods=("centred",),
+                       count_kinks=True)
     for name, row in report.items():
         assert row["kink_entries"] == 0, (name, row)  # this small problem crosses no kink
         assert row["manual_vs_centred"] <= 1e-6, (name, row)
 
 
 def test_superfluous_bias_before_bn_has_zero_gradient(x64):
-    report = check_mlp([8, 6], bn=True, bn_bias=True, lam=0.01, n=5, d=6, methods=(),
-                       count_kinks=False)
+    report = check_mlp([8, 6], bn=True, bn_bias=True, lam=0.01, n=5, d=6, methods=("smooth",))
     for name in ("b1", "b2"):  # the exact gradient is 0: compare absolute, not relative, errors
         assert report[name]["max_abs_manual_vs_smooth"] <= 1e-10, report[name]
     assert report["b3"]["manual_vs_smooth"] <= 1e-6
@@ -53,7 +60,7 @@ def test_superfluous_bias_before_bn_has_zero_gradient(x64):
 
 def test_mlp_with_dropout_gradients(x64):
     report = check_mlp([12, 8], bn=True, lam=0.01, n=6, d=10, dropout_rate=0.3,
-                       methods=(), count_kinks=False)
+                       methods=("smooth",))
     assert max(r["manual_vs_smooth"] for r in report.values()) <= 1e-6
 
 
