@@ -8,7 +8,7 @@ undersampling); every 500 updates the validation loss, accuracy and K x K confus
     # measured (seed 0, final val accuracy; balanced val, so = mean per-class accuracy):
     #   20 000 updates: none 33.7 %, undersample 46.4 %, weighted 46.0 %
     #   --n_updates 50000: none 36.5 %, undersample 50.8 %, weighted 49.2 %
-    # (references: about 40 % / 50-52 %; seed 000 52.38 % best with undersampling)
+    # (references: about 40 % / 50-52 %; Herrera Sarrias 2019: 52.38 % best with undersampling)
     python -m experiments.names_convnet --workdir runs/names_best --n1 100 --n2 100 \
         --balance weighted --n_updates 12500     # the best net measured: 55.95 %
 

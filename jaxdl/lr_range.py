@@ -1,5 +1,5 @@
 """Smith's learning-rate range test ("Cyclical Learning Rates for Training Neural Networks", 2017;
-A2 bonus 5.2, specs 4.5): train once while eta grows from eta_lo to eta_hi, and read off where the
+DD2424 Assignment 2, bonus exercise): train once while eta grows from eta_lo to eta_hi, and read off where the
 validation accuracy starts to rise (eta_min) and where it peaks before it turns ragged (eta_max).
 
 The whole test is one compiled program: a lax.scan over chunks of `steps_per_chunk` updates

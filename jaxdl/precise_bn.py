@@ -1,5 +1,6 @@
-"""PreciseBN (Wu & Johnson, "Rethinking 'Batch' in BatchNorm"; specs 5.4): population statistics
-recomputed from the fixed, trained model instead of the EMA collected while it was changing.
+"""PreciseBN (Wu & Johnson, "Rethinking 'Batch' in BatchNorm"; the DD2424 Assignment 3 bonus):
+population statistics recomputed from the fixed, trained model instead of the EMA collected while
+it was changing.
 
 The EMA with alpha = .9 averages the last ~10 minibatches, each computed by a slightly different
 model. Here the model is frozen and each BN layer gets the exact mean and biased variance of its

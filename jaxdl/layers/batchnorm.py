@@ -1,4 +1,4 @@
-"""Batch normalisation over the batch axis (DD2424 A3, specs section 5.1), backward by hand.
+"""Batch normalisation over the batch axis (DD2424 Assignment 3), backward by hand.
 
 Train mode normalises with the minibatch mean mu and the biased variance v (divided by n):
     s_hat = (s - mu) / sqrt(v + eps),   y = gamma * s_hat + beta

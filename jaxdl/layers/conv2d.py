@@ -43,8 +43,8 @@ def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int):
     r_h = (H + 2 * pad - k_h) % stride
     r_w = (W + 2 * pad - k_w) % stride
     # in/out swapped by an explicit transpose, not by "HWOI" dimension numbers: XLA CPU gives only
-    # the canonical b01f_01io->b01f form to Eigen and lowers 01oi to a naive loop (a 3-4x slower
-    # CNN step)
+    # the canonical b01f_01io->b01f form to Eigen and lowers 01oi to a naive loop (a much slower
+    # CNN step; benchmarks/NOTES.md)
     F_flip_t = jnp.swapaxes(jnp.flip(F_hwio, (0, 1)), 2, 3)
     dx = lax.conv_general_dilated(
         g_nhwc, F_flip_t, (1, 1),
@@ -52,8 +52,8 @@ def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int):
         lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWIO", "NHWC"))
     # dF: one correlation of x_pad (batch and channels swapped: c_in images of n features) with G
     # (as c_out filters over n inputs), transposed explicitly into the canonical b01f_01io->b01f
-    # form that XLA CPU runs with Eigen; 1.3-1.4x faster CNN step than the im2col matmul of the k*k
-    # shifted views, which needed 25 slice copies and a concatenate (benchmarks/NOTES.md)
+    # form that XLA CPU runs with Eigen; faster than the im2col matmul of the k*k shifted views,
+    # which needed 25 slice copies and a concatenate (figures in benchmarks/NOTES.md)
     dF = lax.conv_general_dilated(
         jnp.transpose(x_nhwc, (3, 1, 2, 0)), jnp.transpose(g_nhwc, (1, 2, 0, 3)), (1, 1),
         [(pad, pad), (pad, pad)], rhs_dilation=(stride, stride),

@@ -20,8 +20,8 @@ def dense(n_out: int, w_init: initializers.Initializer | None = None,
     Speed: for narrow layers (n_out <= 16: the classifiers) s is computed as (W X^T)^T and dW
     from an explicit G^T, each transpose behind an optimization_barrier. Without the barriers XLA
     folds the transposes into the dots, and on CPU the n x 10 product X W^T and G^T X take slower
-    kernels: the barriers make the A1 training loop ~20 % faster; at n_out = 50 they make it slower
-    (benchmarks/NOTES.md). Same values up to float32 rounding.
+    kernels; at n_out = 50 the barriers cost more than they save (figures in benchmarks/NOTES.md).
+    Same values up to float32 rounding.
     """
     w_init = w_init or initializers.he()
     b_init = b_init or initializers.zeros()
