@@ -134,14 +134,20 @@ def _windows(n_len: int, k: int) -> int:
     return n_out
 
 
+def _sequence_init(nf: int, k: int, w_init, fan_in: int | None):
+    """init for an (n_len, d) sequence input -> (n_out, nf)."""
+    def init(key, in_shape):
+        n_len, d = in_shape
+        return _filters(key, d, k, nf, w_init, fan_in), {}, (_windows(n_len, k), nf)
+    return init
+
+
 def conv1d_matrix(nf: int, k: int, *, w_init: initializers.Initializer | None = None,
                   fan_in: int | None = None) -> Layer:
     """Forward MF vec(X); backward with MX built every step, literally as the sheet's eqs 38/44.
     Input (n_len, d)."""
 
-    def init(key, in_shape):
-        n_len, d = in_shape
-        return _filters(key, d, k, nf, w_init, fan_in), {}, (_windows(n_len, k), nf)
+    init = _sequence_init(nf, k, w_init, fan_in)
 
     def forward(params, state, x, *, train=False, key=None):
         n = x.shape[0]
@@ -172,9 +178,7 @@ def conv1d_patches(nf: int, k: int, *, w_init: initializers.Initializer | None =
     """Forward M^input_{x,k} V_F^T, backward eq 46 (the sheet's efficiency trick b).
     Input (n_len, d)."""
 
-    def init(key, in_shape):
-        n_len, d = in_shape
-        return _filters(key, d, k, nf, w_init, fan_in), {}, (_windows(n_len, k), nf)
+    init = _sequence_init(nf, k, w_init, fan_in)
 
     def forward(params, state, x, *, train=False, key=None):
         return input_patches(x, k) @ filter_matrix(params["F"]).T, x, state
@@ -213,9 +217,7 @@ def conv1d_lax(nf: int, k: int, *, w_init: initializers.Initializer | None = Non
     """Forward lax.conv_general_dilated, backward eq 46 with dF as one convolution.
     Input (n_len, d)."""
 
-    def init(key, in_shape):
-        n_len, d = in_shape
-        return _filters(key, d, k, nf, w_init, fan_in), {}, (_windows(n_len, k), nf)
+    init = _sequence_init(nf, k, w_init, fan_in)
 
     def forward(params, state, x, *, train=False, key=None):
         S = jax.lax.conv_general_dilated(x, params["F"].transpose(1, 0, 2), (1,), "VALID",
