@@ -4,6 +4,11 @@ touches a device."""
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The entry points run as subprocesses share one persistent XLA cache for the session, so the same
+# program (the same script on the same fake data shapes) is compiled once, not once per process.
+if "JAXDL_COMPILATION_CACHE" not in os.environ:
+    import tempfile
+    os.environ["JAXDL_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="jaxdl-test-xla-")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
