@@ -77,8 +77,7 @@ def config_from_flags():
 
 
 def range_figure(out: dict, eta_min: float, eta_max: float, title: str, path) -> None:
-    import matplotlib.pyplot as plt
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (a1, a2) = plots.subplots(1, 2, figsize=(9, 3.4))
     a1.plot(out["eta"], out["val_accuracy"], marker=".")
     a1.set_ylabel("validation accuracy")
     finite = np.isfinite(out["cost_step"])  # the cost overflows once eta is far too large

@@ -248,8 +248,7 @@ def main(argv):
 
 
 def plot_search(phase_rows: dict, path, title: str):
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plots.subplots(figsize=(5, 3.5))
     for name, rows in phase_rows.items():
         ax.scatter([r["log10_lambda"] for r in rows], [100 * r["val_accuracy"] for r in rows],
                    label=name, s=18)
