@@ -37,7 +37,7 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
 from experiments import common  # noqa: E402
 from jaxdl import gradcheck, results  # noqa: E402
@@ -315,4 +315,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(common.main_wrapper(main))
+    common.run(main)
