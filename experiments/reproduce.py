@@ -23,9 +23,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from absl import app, flags, logging
+
+from jaxdl import report
+from jaxdl.report import Ref
 
 flags.DEFINE_enum("profile", "quick", ["quick", "full"], "quick: minutes on a CPU; full: the "
                   "sheets' settings and the seeds' protocols.")
@@ -97,16 +100,6 @@ STUDIES = [
            "--final_seeds=0,1", "--n_s=450"], ["--model=a3"], ["search.png"],
           "DD2424 A3 lambda search, tuned 3-layer BN net over 5 seeds (as Straathof 2019)"),
 ]
-
-
-class Ref(NamedTuple):
-    study: str
-    what: str
-    reference: str  # the number(s) the sheet or seed report gives
-    band: str  # the public band or the acceptance bound, as text
-    measure: Callable[[dict], list[float] | float | None]  # results.json -> value(s) in %/units
-    check: Callable[[float], bool] | None  # applied to the (mean) value; None: informational
-    unit: str = "%"
 
 
 def _run_metric(name: str, metric: str, scale: float = 100.0):
@@ -245,45 +238,13 @@ def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None,
     return {"status": "done", "seconds": seconds, "reason": ""}
 
 
-def _fmt(v, unit):
-    if v is None:
-        return None
-    if isinstance(v, list):
-        import statistics
-        mean = statistics.fmean(v)
-        if len(v) == 1:
-            return mean, f"{mean:.4g}{unit and ' ' + unit}"
-        return mean, f"{mean:.4g} +- {statistics.stdev(v):.2g}{unit and ' ' + unit} (n={len(v)})"
-    return v, (f"{v:.2f} {unit}" if unit else f"{v:.4g}")
-
-
 def build_rows(workdir: Path, status: dict, profile: str = "full") -> list[dict]:
-    """One row per reference. A bound is judged only on a study run at its full settings: the
-    quick profile's shortened runs are not expected to reach the sheets' numbers."""
-    settings = {s.name: s for s in STUDIES}
-    rows = []
-    for ref in REFERENCES:
-        study = settings[ref.study]
-        shortened = (profile == "quick" and study.quick != study.full
-                     and not study.bounds_hold_quick)
-        st = status.get(ref.study, {"status": "not run", "reason": "not selected (--only)"})
-        path = workdir / ref.study / "results.json"
-        value, shown, met = None, "", ""
-        if path.exists():
-            formatted = _fmt(ref.measure(json.loads(path.read_text())), ref.unit)
-            if formatted is None:
-                shown, met = "not measured", ("not run in the quick profile's settings" if
-                                              shortened else "not run: absent from results.json")
-            else:
-                value, shown = formatted
-                met = ("-" if ref.check is None else "not judged: quick settings" if shortened
-                       else "yes" if ref.check(value) else "NO")
-        else:
-            reason = st.get("reason") or st["status"]
-            shown, met = "", f"not run: {reason}"
-        rows.append({"study": ref.study, "what": ref.what, "reference": ref.reference,
-                     "band": ref.band, "ours": shown, "met": met})
-    return rows
+    """One row per reference (jaxdl.report.build_rows). A bound is judged only on a study run at
+    its full settings: the quick profile's shortened runs are not expected to reach the sheets'
+    numbers."""
+    shortened = {s.name: (profile == "quick" and s.quick != s.full and not s.bounds_hold_quick)
+                 for s in STUDIES}
+    return report.build_rows(workdir, REFERENCES, status, shortened)
 
 
 def write_report(workdir: Path, rows: list[dict], status: dict, profile: str, total: float):

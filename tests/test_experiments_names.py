@@ -3,10 +3,13 @@ points, on a tiny synthetic names folder in the course's format."""
 
 import json
 
+import jax
+import numpy as np
 import pytest
 
 from conftest import run_module
 from jaxdl.data import names
+from jaxdl.models import names as names_model
 
 
 _run = run_module
@@ -51,6 +54,15 @@ def test_study_then_predict(fake_dir, tmp_path):
     for col in (1, 2):
         assert sum(float(r[col]) for r in rows) == pytest.approx(1.0, abs=2e-3)
     assert "'Müllerson': transliterated to 'mullerson'" in proc.stderr  # ü -> u, reported
+    # the printed numbers are softmax of the checkpoint's model on the encoded names (to .3e)
+    used = next(line for line in lines if line.startswith("checkpoint: "))
+    net = names_model.restore(out / used.removeprefix("checkpoint: "))
+    indices, _ = names.encode_new(["Petrov", "Müllerson"], net.alphabet)
+    scores, _ = net.model.apply(net.params, net.state, names_model.encode(indices, net.cfg))
+    printed = {r[0]: [float(v) for v in r[1:]] for r in rows}
+    assert list(printed) == net.class_names
+    np.testing.assert_allclose(np.array(list(printed.values())).T, jax.nn.softmax(scores, -1),
+                               rtol=5.01e-4, atol=0)
 
 
 def test_bad_flags_and_missing_data_are_one_line(fake_dir, tmp_path):

@@ -117,6 +117,19 @@ def test_smooth_reference_freezes_maxpool_and_relu(x64):
         assert gradcheck.relative_error(a, n) <= 1e-6
 
 
+def test_smooth_reference_takes_the_pool_window_from_the_layer(x64):
+    """A 3 x 3 pool on an 8 x 8 input (2 x 2 windows, two rows/cols dropped): the window is the
+    layer's own, not 8 // 2 = 4 inferred from shapes, so the frozen piece reproduces the net."""
+    model = model_lib.sequential([conv2d(2, 3, pad=1), relu(), maxpool(3), flatten(), dense(3)])
+    params, state, X, Y, _ = gradcheck.random_problem(model, (8, 8, 1), 2, 3)
+    report = gradcheck.check_model(model, losses.softmax_cross_entropy, params, state, X, Y, 0.01,
+                                   methods=("smooth",), count_kinks=False, chunk=1)
+    assert set(report) == {"F1", "b1", "W2", "b2"}
+    for name, row in report.items():
+        assert row["manual_vs_autodiff"] <= 1e-9, (name, row)
+        assert row["manual_vs_smooth"] <= 1e-6, (name, row)
+
+
 def test_improved_network_manual_matches_autodiff_float32_jit():
     model = cnn_models.improved(widths=(4, 8, 8), convs_per_block=2)
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)

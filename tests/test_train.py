@@ -59,7 +59,10 @@ def test_run_matches_fit_and_compiles_once():
     chex.assert_trees_all_close(ts.params, fitted.state.params, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(history["val_accuracy"], [h["val_accuracy"] for h in fitted.history])
     run(train.as_hparams(lam=0.5, eta=0.01), jax.random.PRNGKey(3), data, 2)  # no retrace
-    assert len(trainer.compiled) == 1
+    (segment,) = trainer.compiled.values()
+    # a second fit with other hyper-parameter values and key reuses fit's compiled segment
+    train.fit(trainer, train.as_hparams(lam=0.5, eta=0.01), jax.random.PRNGKey(3), data, 2)
+    assert len(trainer.compiled) == 1 and next(iter(trainer.compiled.values())) is segment
 
 
 def test_divergence_stops_the_run_with_a_warning():

@@ -86,24 +86,19 @@ def _fixed_selection(share) -> Layer:
     return Layer(init, forward, backward)
 
 
-def _pool_pattern(x, y):
-    """The window-maximum shares (max_shares) of a max pool with input x and output y; the window
-    is H // Ho (exact when it divides H; smooth_piece_gradient checks)."""
-    return max_shares(pool_windows(x, x.shape[1] // y.shape[1]), y)
-
-
 def kink_patterns(model: model_lib.Model, params, state, X, *, train: bool = True, key=None):
     """The pattern of every kinked layer at params, in order: the ReLU's x > 0 (bool) and the
-    max pool's window-maximum shares (computed here from the layer's input and output)."""
+    max pool's window-maximum shares (from the windows and maxima in the layer's own cache, a
+    conv2d.PoolCache: the pool's window size is never inferred from shapes)."""
     keys = ([None] * len(model.layers) if key is None
             else list(jax.random.split(key, len(model.layers))))
     patterns, x = [], X
     for layer, p, s, k in zip(model.layers, params, state, keys):
-        y, _, _ = layer.forward(p, s, x, train=train, key=k)
+        y, cache, _ = layer.forward(p, s, x, train=train, key=k)
         if _is_relu(layer):
             patterns.append(x > 0)
         elif _is_maxpool(layer):
-            patterns.append(_pool_pattern(x, y))
+            patterns.append(max_shares(cache.windows, cache.maxima))
         x = y
     return patterns
 
@@ -166,8 +161,7 @@ def smooth_piece_gradient(model: model_lib.Model, loss: Loss, params, state, X, 
     piece = frozen(model, kink_patterns(model, params, state, X, train=train, key=key))
     out, out_piece = (m.apply(params, state, X, train=train, key=key)[0] for m in (model, piece))
     if not jnp.allclose(out_piece, out, rtol=1e-12, atol=1e-12):
-        raise ValueError("the frozen piece does not reproduce the network at theta (a max pool "
-                         "whose window does not divide its input?)")
+        raise ValueError("the frozen piece does not reproduce the network at theta")
 
     def J(p):
         return model_lib.cost(piece, loss, p, state, X, Y, lam, train=train, key=key,

@@ -15,6 +15,7 @@ Backward, with G = dL/dy:
 
 from __future__ import annotations
 
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -120,12 +121,21 @@ def unpool(dxw, shape):
     return jnp.pad(dx, ((0, 0), (0, shape[1] - Ho * k), (0, shape[2] - Wo * k), (0, 0)))
 
 
+class PoolCache(NamedTuple):
+    """What maxpool's forward keeps: its windows (pool_windows, n x Ho x size x Wo x size x C,
+    so the window size is the layer's own), their maxima and the input shape."""
+    windows: jax.Array
+    maxima: jax.Array
+    in_shape: tuple[int, ...]
+
+
 def maxpool(size: int = 2) -> Layer:
     """size x size max pooling with stride size (floor: trailing rows/cols that do not fill a
     window are dropped, as flax's VALID max_pool does).
 
     Backward routes dy to the window's maximum; ties share it equally (jax.grad's rule for max; after
     a ReLU the only ties are all-zero windows, whose gradient the ReLU then blocks anyway).
+    The cache is a PoolCache (gradcheck.kinks reads the windows from it).
     """
 
     def init(key, in_shape):
@@ -137,11 +147,11 @@ def maxpool(size: int = 2) -> Layer:
     def forward(params, state, x_nhwc, *, train=False, key=None):
         xw = pool_windows(x_nhwc, size)
         y = jnp.max(xw, axis=(2, 4))
-        return y, (xw, y, x_nhwc.shape), state
+        return y, PoolCache(xw, y, x_nhwc.shape), state
 
     def backward(params, cache, g_nhwc):
-        xw, y, shape = cache
-        return unpool(max_shares(xw, y) * g_nhwc[:, :, None, :, None, :], shape), {}
+        return unpool(max_shares(cache.windows, cache.maxima) * g_nhwc[:, :, None, :, None, :],
+                      cache.in_shape), {}
 
     return Layer(init, forward, backward)
 
