@@ -13,14 +13,20 @@ from test_train import _data, _trainer
 
 HP = train.as_hparams(lam=0.01, eta=0.05)
 CONFIG = {"seed": 0, "grad": "manual", "n_batch": 10}
+DATA = _data()
 
 
-def test_other_settings_are_refused_naming_each_with_both_values(tmp_path):
-    data, path = _data(), tmp_path / "ckpt.msgpack"
-    train.fit(_trainer("manual", data), HP, jax.random.PRNGKey(0), data, 1, checkpoint=path,
-              identity=CONFIG)
+@pytest.fixture(scope="module")
+def trainer():
+    """One trainer for the module: its segment compiles once."""
+    return _trainer("manual", DATA)
+
+
+def test_other_settings_are_refused_naming_each_with_both_values(tmp_path, trainer):
+    data, path = DATA, tmp_path / "ckpt.msgpack"
+    train.fit(trainer, HP, jax.random.PRNGKey(0), data, 1, checkpoint=path, identity=CONFIG)
     with pytest.raises(checkpoint.CheckpointMismatch) as e:
-        train.fit(_trainer("manual", data), HP, jax.random.PRNGKey(0), data, 2, checkpoint=path,
+        train.fit(trainer, HP, jax.random.PRNGKey(0), data, 2, checkpoint=path,
                   identity={**CONFIG, "seed": 7, "grad": "autodiff"})
     message = str(e.value)
     assert "\n" not in message
@@ -28,16 +34,16 @@ def test_other_settings_are_refused_naming_each_with_both_values(tmp_path):
     assert "n_batch" not in message and "--restart" in message and "--workdir" in message
 
 
-def test_a_longer_run_with_the_same_settings_continues(tmp_path):
-    data, path = _data(), tmp_path / "ckpt.msgpack"
+def test_a_longer_run_with_the_same_settings_continues(tmp_path, trainer):
+    data, path = DATA, tmp_path / "ckpt.msgpack"
     key = jax.random.PRNGKey(0)
     # a tuple and the list it is stored as are the same setting
-    train.fit(_trainer("manual", data), HP, key, data, 1, checkpoint=path,
+    train.fit(trainer, HP, key, data, 1, checkpoint=path,
               identity={**CONFIG, "hidden": (50,)})
-    longer = train.fit(_trainer("manual", data), HP, key, data, 3, checkpoint=path,
+    longer = train.fit(trainer, HP, key, data, 3, checkpoint=path,
                        identity={**CONFIG, "hidden": [50]})
     assert len(longer.history) == 3
-    whole = train.fit(_trainer("manual", data), HP, key, data, 3)
+    whole = train.fit(trainer, HP, key, data, 3)
     assert longer.history == whole.history
 
 
