@@ -44,6 +44,11 @@ def read_raw(path: str | os.PathLike) -> dict:
         raise DataError(f"cannot read checkpoint {path}: {e}") from e
 
 
+def read_meta(path: str | os.PathLike) -> dict:
+    """The metadata dict stored by `save`."""
+    return json.loads(read_raw(path)["meta"])
+
+
 def restore(path: str | os.PathLike, template: Any) -> tuple[Any, list[dict], dict]:
     """(train_state shaped like `template`, history, meta) from a file written by `save`."""
     raw = read_raw(path)

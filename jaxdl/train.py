@@ -201,8 +201,9 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
     meta = {"name": name, "hp": {k: float(v) for k, v in jax.device_get(hp).items()},
             "epochs_per_eval": trainer.epochs_per_eval, "identity": identity or {}}
     if checkpoint is not None and Path(checkpoint).exists():
-        ts, history, saved = checkpoint_lib.restore(checkpoint, ts)
-        checkpoint_lib.check_identity(checkpoint, saved, meta)
+        # before restoring: other settings may also mean another model structure
+        checkpoint_lib.check_identity(checkpoint, checkpoint_lib.read_meta(checkpoint), meta)
+        ts, history, _ = checkpoint_lib.restore(checkpoint, ts)
         logging.info("%s: resumed from %s at epoch %d", name, checkpoint, int(ts.epoch))
     t0 = time.perf_counter()
     signature = str(jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), (ts, hp, data)))
