@@ -34,7 +34,8 @@ flags.DEFINE_enum("profile", "quick", ["quick", "full"], "quick: minutes on a CP
 flags.DEFINE_string("workdir", None, "Folder for every study's outputs and the report.")
 flags.DEFINE_string("data_dir", None, "Data folder (else $JAXDL_DATA_DIR, else the user cache).")
 flags.DEFINE_string("only", "", "Comma-separated study names to run (default: all).")
-flags.DEFINE_bool("rerun", False, "Run studies again even when their results.json exists.")
+flags.DEFINE_bool("rerun", False, "Run studies again, afresh (--restart), even when their "
+                  "results.json exists with the same flags.")
 
 FLAGS = flags.FLAGS
 

@@ -62,6 +62,11 @@ def test_reproduce_reuses_only_results_made_with_the_same_flags(tmp_path):
     assert reproduce.changed_flags(path, None)  # unresolvable flags: rerun
 
 
+def test_reproduce_resolves_the_flags_a_study_would_record():
+    flags = reproduce.study_flags("experiments.a1_linear", ["--workdir=w", "--seed=7"])
+    assert flags["seed"] == 7 and flags["n_epochs"] == 40  # given, and a default
+
+
 def _a1(workdir, data_dir, *extra):
     return run_module(["experiments.a1_linear", f"--workdir={workdir}", f"--data_dir={data_dir}",
                        "--n_epochs=1", "--n_batch=20", "--lams=0", "--etas=0.01", *extra])
