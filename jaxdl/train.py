@@ -186,7 +186,7 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
     `identity`: the settings that change the computation (the study's config, without its folders
     and its run length), stored with the name, hp and epochs_per_eval; a checkpoint saved with
     any other value is refused (CheckpointMismatch, naming each setting with both values), while
-    a longer n_epochs continues it.
+    a longer n_epochs continues it (a shorter one is refused).
     A non-finite cost stops the run with a warning; the last good checkpoint is kept.
     `init_state` replaces `trainer.init(hp, key, ...)` as the starting state (e.g. other initial
     weights); a checkpoint to resume from takes precedence over it.
@@ -204,6 +204,10 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
         # before restoring: other settings may also mean another model structure
         checkpoint_lib.check_identity(checkpoint, checkpoint_lib.read_meta(checkpoint), meta)
         ts, history, _ = checkpoint_lib.restore(checkpoint, ts)
+        if len(history) > n_segments:  # a shorter run would return the longer one's state
+            raise checkpoint_lib.CheckpointMismatch(
+                f"checkpoint {checkpoint} is at epoch {int(ts.epoch)}, past this run's "
+                f"{n_epochs}: to start afresh, pass --restart or use a new --workdir")
         logging.info("%s: resumed from %s at epoch %d", name, checkpoint, int(ts.epoch))
     t0 = time.perf_counter()
     signature = str(jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), (ts, hp, data)))

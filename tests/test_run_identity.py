@@ -45,6 +45,8 @@ def test_a_longer_run_with_the_same_settings_continues(tmp_path, trainer):
     assert len(longer.history) == 3
     whole = train.fit(trainer, HP, key, data, 3)
     assert longer.history == whole.history
+    with pytest.raises(checkpoint.CheckpointMismatch, match="at epoch 3, past this run's 2"):
+        train.fit(trainer, HP, key, data, 2, checkpoint=path, identity={**CONFIG, "hidden": [50]})
 
 
 def test_differences_compare_as_json():
