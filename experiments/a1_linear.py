@@ -77,7 +77,10 @@ def main(argv):
         r = train.fit_and_test(trainer, train.as_hparams(lam=lam, eta=eta),
                                jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i), data,
                                cfg.n_epochs, name=name,
-                               checkpoint=workdir / f"checkpoint_{name}.msgpack")
+                               checkpoint=common.checkpoint_path(workdir,
+                                                                 f"checkpoint_{name}.msgpack"),
+                               identity=common.identity(cfg, exclude=("lams", "etas", "n_epochs"),
+                                                        lam=lam, eta=eta, run_index=i))
         runs.append({"name": name, "config": {"lam": lam, "eta": eta, "n_epochs": cfg.n_epochs,
                                               "n_batch": cfg.n_batch, "loss": cfg.loss},
                      "metrics": {**r.metrics, "train_cost_epoch1": r.history[0]["train_cost"]}})

@@ -99,7 +99,11 @@ def main(argv):
                      run.n_epochs)
         r = train.fit_and_test(trainer, hp, jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i),
                                data, run.n_epochs, name=run.name, eval_at_start=True,
-                               checkpoint=workdir / f"checkpoint_{run.name}.msgpack")
+                               checkpoint=common.checkpoint_path(
+                                   workdir, f"checkpoint_{run.name}.msgpack"),
+                               identity=common.identity(
+                                   cfg, exclude=("names", "n_s", "n_cycles", "runs"),
+                                   n_s=run.n_s, run_index=i))
         runs.append({"name": run.name,
                      "config": {"hidden": list(cfg.hidden), "lam": cfg.lam,
                                 "eta_min": cfg.eta_min, "eta_max": cfg.eta_max, "n_s": run.n_s,

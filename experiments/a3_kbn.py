@@ -63,6 +63,8 @@ common.register_positive_range("eta_min", "eta_max")
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
+# flags that list the study's runs: each run's identity holds its own entry (Run) instead
+STUDY_LISTS = ("studies", "hidden_sets", "bn_modes", "sigmas", "sigma_hidden", "runs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +129,11 @@ def main(argv):
                                jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i), data,
                                cfg.n_epochs, name=run.name, eval_at_start=True,
                                init_model=init_model,
-                               checkpoint=workdir / f"checkpoint_{run.name}.msgpack")
+                               checkpoint=common.checkpoint_path(
+                                   workdir, f"checkpoint_{run.name}.msgpack"),
+                               identity=common.identity(
+                                   cfg, exclude=STUDY_LISTS + ("n_cycles", "n_epochs"),
+                                   **dataclasses.asdict(run), run_index=i))
         histories[run.name] = r.history
         runs.append({"name": run.name,
                      "config": {"study": run.study, "hidden": list(run.hidden), "bn": run.bn,

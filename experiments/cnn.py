@@ -185,7 +185,11 @@ def main(argv):
 
     name = f"{cfg.dataset}_{cfg.arch}"
     fit = train.fit(trainer, hp, jax.random.PRNGKey(cfg.seed), data, n_segments, name=name,
-                    on_segment=add_cost, checkpoint=workdir / "checkpoint.msgpack")
+                    on_segment=add_cost,
+                    checkpoint=common.checkpoint_path(workdir, "checkpoint.msgpack"),
+                    # a starter run's length (constant lr) may grow; improved's epochs set the
+                    # cosine schedule, so they stay in its identity
+                    identity=common.identity(cfg, exclude=("iterations",)))
     ts, history = fit.state, fit.history
     predict = train.make_predictor(model)
     y_te = splits["test"].y

@@ -24,6 +24,8 @@ flags.DEFINE_integer("seed", 0, "PRNG seed.")
 flags.DEFINE_string("compilation_cache_dir", None,
                     "Persistent XLA compilation cache folder (else $JAXDL_COMPILATION_CACHE; "
                     "neither: no cache). A later run with the same shapes skips its compiles.")
+flags.DEFINE_bool("restart", False, "Start every run afresh: delete its old checkpoint in "
+                  "--workdir instead of resuming it (a run resumes only with the same settings).")
 
 FLAGS = flags.FLAGS
 
@@ -77,6 +79,27 @@ def workdir() -> Path:
     require(bool(FLAGS.workdir), "workdir", "is required (a folder for the outputs)")
     path = Path(FLAGS.workdir)
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# flags that do not change a run's computation: never part of its identity
+NOT_IDENTITY = ("workdir", "data_dir", "compilation_cache_dir", "restart")
+
+
+def identity(cfg: Any, *, exclude: tuple[str, ...] = (), **run: Any) -> dict:
+    """A run's identity for train.fit: the fields of the frozen config `cfg` less the folders
+    (NOT_IDENTITY) and `exclude` (the run length, which a longer rerun may extend, and the lists
+    that name the study's runs), plus this run's own settings `run`."""
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    return {**{k: v for k, v in fields.items() if k not in NOT_IDENTITY + exclude}, **run}
+
+
+def checkpoint_path(workdir: Path, name: str) -> Path:
+    """<workdir>/<name>, the checkpoint a run resumes from; with --restart, deleted first so the
+    run starts afresh."""
+    path = workdir / name
+    if FLAGS.restart:
+        path.unlink(missing_ok=True)
     return path
 
 

@@ -135,6 +135,12 @@ class Config:
     forms: tuple[tuple[str, str], ...] = ()
 
 
+def results_flags(cfg: Config | None = None) -> dict:
+    """The settings results.json records as its flags: the resolved config (`cfg`, else the
+    flags'), which experiments.reproduce compares with those of a rerun."""
+    return dataclasses.asdict(cfg or config_from_flags())
+
+
 def config_from_flags() -> Config:
     """The model's defaults, then the flags given; rejects a flag the model does not read."""
     model = FLAGS.model
@@ -303,7 +309,7 @@ def main(argv):
                 print(names_table(f"{variant.title} ({source}; n1=n2=5, k1=k2=5; lambda "
                                   f"{lam:g}; float64)", by_n, cfg.h))
     if FLAGS.workdir:
-        results.write_results(common.workdir(), "gradcheck", dataclasses.asdict(cfg), runs,
+        results.write_results(common.workdir(), "gradcheck", results_flags(cfg), runs,
                               wall_seconds=time.perf_counter() - t0)
     for column, what in (("manual_vs_centred", "manual vs centred"),
                          ("manual_vs_autodiff", "manual vs autodiff"),

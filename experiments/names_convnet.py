@@ -154,7 +154,10 @@ def main(argv):
                      per_eval, epochs_per_eval)
         # resumable: a run killed mid-way continues from checkpoint_<run>.msgpack
         fit = train.fit(trainer, hp, key, data, n_evals * epochs_per_eval, name=name,
-                        on_segment=on_segment, checkpoint=workdir / f"checkpoint_{name}.msgpack")
+                        on_segment=on_segment,
+                        checkpoint=common.checkpoint_path(workdir, f"checkpoint_{name}.msgpack"),
+                        identity=common.identity(cfg, exclude=("n_updates", "balance"),
+                                                 balance=mode, run_index=i))
         history = fit.history
         checkpoint.save(workdir / f"final_{name}.msgpack", fit.state, history=history,
                         meta={**meta, "step": int(fit.state.step)})

@@ -6,8 +6,10 @@
 
 Each study runs as its own process (`python -m experiments.<script> --workdir <workdir>/<study>`),
 one after another; a study that fails or is not selected leaves its rows marked "not run" with
-the reason. A study whose results.json already exists is not run again (delete the folder, or pass
---rerun, to redo it), so an interrupted reproduction resumes where it stopped; each study's wall
+the reason. A study whose results.json already exists, made with the flags this invocation would
+pass, is not run again (delete the folder, or pass --rerun, to redo it), so an interrupted
+reproduction resumes where it stopped; one made with other flags runs again, afresh (--restart),
+and the report says which flags changed. Each study's wall
 time is kept in <workdir>/studies.json, so the report of a resumed reproduction still gives every
 study's time and their total.
 Writes <workdir>/REPORT.md and a self-contained <workdir>/report.html (figures embedded).
@@ -35,7 +37,8 @@ flags.DEFINE_enum("profile", "quick", ["quick", "full"], "quick: minutes on a CP
 flags.DEFINE_string("workdir", None, "Folder for every study's outputs and the report.")
 flags.DEFINE_string("data_dir", None, "Data folder (else $JAXDL_DATA_DIR, else the user cache).")
 flags.DEFINE_string("only", "", "Comma-separated study names to run (default: all).")
-flags.DEFINE_bool("rerun", False, "Run studies again even when their results.json exists.")
+flags.DEFINE_bool("rerun", False, "Run studies again, afresh (--restart), even when their "
+                  "results.json exists with the same flags.")
 
 FLAGS = flags.FLAGS
 
@@ -209,20 +212,57 @@ REFERENCES = [
 ]
 
 
+# flags that do not change a study's results (experiments.common.NOT_IDENTITY, not imported: its
+# flags would clash with ours)
+FOLDER_FLAGS = ("workdir", "data_dir", "compilation_cache_dir", "restart")
+
+
+def study_flags(module: str, args: list[str]) -> dict | None:
+    """The flags `python -m <module> <args>` would record in its results.json (the module's
+    `results_flags()`, else common.script_flags), resolved in a subprocess that parses them
+    without running the study; None if they cannot be (the flags are refused)."""
+    code = ("import json, sys; from absl import flags; from experiments import common; "
+            f"import {module} as m; flags.FLAGS(sys.argv); print(json.dumps(getattr("
+            "m, 'results_flags', lambda: common.script_flags(m.__name__))()))")
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def changed_flags(results_path: Path, wanted: dict | None) -> list[str]:
+    """The flags (less the folders) whose value in the results.json at `results_path` differs
+    from `wanted`, each as "name: recorded -> wanted"; empty when it may be reused."""
+    from jaxdl import results
+    if wanted is None:
+        return ["this invocation's flags could not be resolved"]
+    recorded = json.loads(results_path.read_text()).get("flags", {})
+    return results.differences(recorded, wanted, ignore=FOLDER_FLAGS)
+
+
 def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None,
               earlier: dict) -> dict:
     """Runs one study as a subprocess; returns {"status", "seconds", "reason"}. A study already
-    done is skipped and keeps the record (`earlier`) of the invocation that ran it."""
+    done with the same flags is skipped and keeps the record (`earlier`) of the invocation that
+    ran it; one done with other flags runs again with --restart."""
     out = workdir / study.name
-    if (out / "results.json").exists() and not FLAGS.rerun:
-        kept = earlier.get(study.name, {})
-        return {"status": "done", "seconds": kept.get("seconds"),
-                "reason": "results.json already present" + (
-                    " (ran in an earlier invocation)" if kept.get("seconds") is not None else "")}
     args = [sys.executable, "-m", study.module, f"--workdir={out}",
             *(study.quick if profile == "quick" else study.full)]
     if data_dir:
         args.append(f"--data_dir={data_dir}")
+    why = ""
+    if (out / "results.json").exists() and not FLAGS.rerun:
+        changed = changed_flags(out / "results.json", study_flags(study.module, args[3:]))
+        if not changed:
+            kept = earlier.get(study.name, {})
+            return {"status": "done", "seconds": kept.get("seconds"),
+                    "reason": "results.json already present" + (
+                        " (ran in an earlier invocation)" if kept.get("seconds") is not None
+                        else "")}
+        why = f"rerun afresh: flags changed since its results.json ({'; '.join(changed)})"
+        logging.info("%s: %s", study.name, why)
+    if (out / "results.json").exists():  # never resume the checkpoints of other settings
+        args.append("--restart")
     out.mkdir(parents=True, exist_ok=True)
     logging.info("running %s: %s", study.name, " ".join(args[2:]))
     t0 = time.perf_counter()
@@ -235,7 +275,7 @@ def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None,
         return {"status": "failed", "seconds": seconds,
                 "reason": f"exit {proc.returncode}: {tail[0][:200]}"}
     logging.info("%s done in %.0f s", study.name, seconds)
-    return {"status": "done", "seconds": seconds, "reason": ""}
+    return {"status": "done", "seconds": seconds, "reason": why}
 
 
 def build_rows(workdir: Path, status: dict, profile: str = "full") -> list[dict]:

@@ -15,7 +15,11 @@ import flax.serialization
 import msgpack
 
 from jaxdl.data.download import DataError
-from jaxdl.results import _plain, atomic_write_bytes
+from jaxdl.results import _plain, atomic_write_bytes, differences
+
+
+class CheckpointMismatch(DataError):
+    """A checkpoint saved by a run with other settings: resuming it would mix two runs."""
 
 
 def save(path: str | os.PathLike, train_state: Any, *, history: list[dict] | None = None,
@@ -40,6 +44,11 @@ def read_raw(path: str | os.PathLike) -> dict:
         raise DataError(f"cannot read checkpoint {path}: {e}") from e
 
 
+def read_meta(path: str | os.PathLike) -> dict:
+    """The metadata dict stored by `save`."""
+    return json.loads(read_raw(path)["meta"])
+
+
 def restore(path: str | os.PathLike, template: Any) -> tuple[Any, list[dict], dict]:
     """(train_state shaped like `template`, history, meta) from a file written by `save`."""
     raw = read_raw(path)
@@ -48,3 +57,15 @@ def restore(path: str | os.PathLike, template: Any) -> tuple[Any, list[dict], di
     except (ValueError, KeyError) as e:
         raise DataError(f"checkpoint {path} does not match this model: {e}") from e
     return state, json.loads(raw["history"]), json.loads(raw["meta"])
+
+
+def check_identity(path: str | os.PathLike, saved: dict, meta: dict) -> None:
+    """Raises CheckpointMismatch, one line naming each differing setting (the checkpoint's value
+    -> this run's), unless the meta `saved` with the checkpoint at `path` equals `meta`; the
+    settings under meta["identity"] are named without that prefix."""
+    diffs = (differences(saved, meta, ignore=("identity",))
+             + differences(saved.get("identity", {}), meta.get("identity", {})))
+    if diffs:
+        raise CheckpointMismatch(
+            f"checkpoint {path} belongs to another run, with other settings (checkpoint -> now: "
+            f"{'; '.join(diffs)}): to start afresh, pass --restart or use a new --workdir")

@@ -68,6 +68,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def differences(old: dict, new: dict, ignore: Iterable[str] = ()) -> list[str]:
+    """The keys (nested ones as a.b) whose values differ between two settings dicts, compared as
+    JSON (tuples equal lists), each as "key: old -> new"; a key one side lacks shows as
+    "(none)". `ignore`: top-level keys left out."""
+    old, new = json.loads(json.dumps(_plain(old))), json.loads(json.dumps(_plain(new)))
+    missing = object()
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in ignore:
+            continue
+        a, b = old.get(key, missing), new.get(key, missing)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key}.{d}" for d in differences(a, b)]
+        elif a != b:
+            a, b = ("(none)" if v is missing else json.dumps(v) for v in (a, b))
+            out.append(f"{key}: {a} -> {b}")
+    return out
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(_plain(obj), indent=2) + "\n")
 

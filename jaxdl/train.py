@@ -175,7 +175,7 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
         name: str = "run", log_every: int = 1,
         on_segment: Callable[[TrainState, dict], None] | None = None,
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
-        init_state: TrainState | None = None) -> FitResult:
+        init_state: TrainState | None = None, identity: dict | None = None) -> FitResult:
     """Trains for n_epochs (a multiple of trainer.epochs_per_eval) from the host, segment by segment.
 
     Logs step, epoch, metrics, steps per second and an ETA every `log_every` segments, and calls
@@ -183,6 +183,10 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
     optimiser state, PRNG key, step) and history are saved atomically every `checkpoint_every`
     segments, and a run started again with the same path continues from the last save: the same
     compiled program on the same state, so it ends with the metrics of an uninterrupted run.
+    `identity`: the settings that change the computation (the study's config, without its folders
+    and its run length), stored with the name, hp and epochs_per_eval; a checkpoint saved with
+    any other value is refused (CheckpointMismatch, naming each setting with both values), while
+    a longer n_epochs continues it (a shorter one is refused).
     A non-finite cost stops the run with a warning; the last good checkpoint is kept.
     `init_state` replaces `trainer.init(hp, key, ...)` as the starting state (e.g. other initial
     weights); a checkpoint to resume from takes precedence over it.
@@ -195,13 +199,15 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
         hp, key, tuple(data["X_train"].shape[1:]))
     history: list[dict] = []
     meta = {"name": name, "hp": {k: float(v) for k, v in jax.device_get(hp).items()},
-            "epochs_per_eval": trainer.epochs_per_eval}
+            "epochs_per_eval": trainer.epochs_per_eval, "identity": identity or {}}
     if checkpoint is not None and Path(checkpoint).exists():
-        ts, history, saved = checkpoint_lib.restore(checkpoint, ts)
-        if saved != meta:
-            raise checkpoint_lib.DataError(
-                f"checkpoint {checkpoint} belongs to another run ({saved}); expected {meta}: "
-                "use another --workdir or delete it")
+        # before restoring: other settings may also mean another model structure
+        checkpoint_lib.check_identity(checkpoint, checkpoint_lib.read_meta(checkpoint), meta)
+        ts, history, _ = checkpoint_lib.restore(checkpoint, ts)
+        if len(history) > n_segments:  # a shorter run would return the longer one's state
+            raise checkpoint_lib.CheckpointMismatch(
+                f"checkpoint {checkpoint} is at epoch {int(ts.epoch)}, past this run's "
+                f"{n_epochs}: to start afresh, pass --restart or use a new --workdir")
         logging.info("%s: resumed from %s at epoch %d", name, checkpoint, int(ts.epoch))
     t0 = time.perf_counter()
     signature = str(jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), (ts, hp, data)))
@@ -254,7 +260,8 @@ class TestedRun(NamedTuple):
 def fit_and_test(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *,
                  name: str = "run", eval_at_start: bool = False,
                  init_model: model_lib.Model | None = None, snapshot_every: int | None = None,
-                 checkpoint: str | os.PathLike | None = None) -> TestedRun:
+                 checkpoint: str | os.PathLike | None = None,
+                 identity: dict | None = None) -> TestedRun:
     """One run: `fit` for n_epochs, then the final state evaluated on data["X_test"],
     data["Y_test"] (never seen during training).
 
@@ -263,7 +270,8 @@ def fit_and_test(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epoch
         params are drawn from the same half of `key` that trainer.init uses).
     snapshot_every: keep (params, state) whenever the step count is a multiple of it (2 n_s: the
         end of each cycle, for a snapshot ensemble).
-    checkpoint: as in `fit`, an interrupted run resumes where it stopped.
+    checkpoint, identity: as in `fit`, an interrupted run resumes where it stopped, if its
+        settings are the same.
     """
     shape = tuple(data["X_train"].shape[1:])
     ts = jax.jit(trainer.init, static_argnums=2)(hp, key, shape)
@@ -286,7 +294,7 @@ def fit_and_test(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epoch
             snapshots.append(jax.device_get((ts.params, ts.state)))
 
     fit_result = fit(trainer, hp, key, data, n_epochs, name=name, init_state=ts,
-                     checkpoint=checkpoint, on_segment=on_segment)
+                     checkpoint=checkpoint, on_segment=on_segment, identity=identity)
     last, state = fit_result.final_metrics, fit_result.state
     test = jax.device_get(evaluate(state.params, state.state, hp, data["X_test"], data["Y_test"]))
     metrics = {f"{s}_{m}": last[f"{s}_{m}"] for s in trainer.eval_splits
