@@ -26,6 +26,7 @@ flags.DEFINE_string("compilation_cache_dir", None,
                     "neither: no cache). A later run with the same shapes skips its compiles.")
 
 FLAGS = flags.FLAGS
+SHARED_FLAGS = ("workdir", "data_dir", "grad", "seed", "compilation_cache_dir")
 
 
 class FlagError(ValueError):
@@ -74,9 +75,18 @@ def script_flags(module_name: str) -> dict:
 
 
 def workdir() -> Path:
+    """--workdir, created if missing; a file there, or a folder this user cannot write into, is a
+    FlagError (call before loading data or compiling, so the refusal comes first)."""
     require(bool(FLAGS.workdir), "workdir", "is required (a folder for the outputs)")
     path = Path(FLAGS.workdir)
-    path.mkdir(parents=True, exist_ok=True)
+    require(not path.exists() or path.is_dir(), "workdir", f"{path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".jaxdl-write-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise FlagError(f"--workdir: cannot write into {path} ({e.strerror or e})") from None
     return path
 
 
@@ -119,8 +129,9 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
 
 
 def main_wrapper(main):
-    """Turns FlagError and DataError into one clear line and exit status 2, not a traceback;
-    turns on the compilation cache when asked (enable_compilation_cache)."""
+    """Turns FlagError and DataError into one line `error: ...` and exit status 2, and Ctrl-C into
+    one line saying where the checkpoints are and exit status 130, not a traceback; turns on the
+    compilation cache when asked (enable_compilation_cache)."""
     from jaxdl.data.download import DataError
 
     def wrapped(argv):
@@ -130,6 +141,11 @@ def main_wrapper(main):
         except (FlagError, DataError) as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            where = (f"the checkpoints written so far are in {FLAGS.workdir}; run the same "
+                     f"command again to resume from them" if FLAGS.workdir else "nothing saved")
+            print(f"interrupted: {where}", file=sys.stderr)
+            sys.exit(130)
     return wrapped
 
 
@@ -145,7 +161,13 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def run(main) -> None:
-    """app.run for an experiment: parse_flags, then main under main_wrapper."""
+    """app.run for an experiment: the shared flags listed by the script's --help, JAX's own flags
+    (--jax_enable_x64, --jax_default_matmul_precision, ...) accepted, parse_flags, then main under
+    main_wrapper."""
+    import jax
+    jax.config.config_with_absl()
+    for name in SHARED_FLAGS:  # absl's --help lists the main module's key flags
+        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
     app.run(main_wrapper(main), flags_parser=parse_flags)
 
 
