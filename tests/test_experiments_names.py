@@ -42,7 +42,7 @@ def test_study_then_predict(fake_dir, tmp_path):
     assert res["runs"][0]["config"]["updates_per_eval"] == 20
 
     proc = _run(["experiments.names_predict", f"--workdir={out}", "--checkpoint=final",
-                 "Petrov", "Müllerson"])
+                 "Petrov", "", "Müllerson"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert lines[-2].startswith("Petrov: Lang") and lines[-1].startswith("Müllerson: Lang")
@@ -51,6 +51,7 @@ def test_study_then_predict(fake_dir, tmp_path):
     for col in (1, 2):
         assert sum(float(r[col]) for r in rows) == pytest.approx(1.0, abs=2e-3)
     assert "'Müllerson': transliterated to 'mullerson'" in proc.stderr  # ü -> u, reported
+    assert "'': nothing left to encode; skipped" in proc.stderr  # the empty name only
 
 
 def test_bad_flags_and_missing_data_are_one_line(fake_dir, tmp_path):
