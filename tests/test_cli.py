@@ -91,3 +91,15 @@ def test_ctrl_c_says_where_the_checkpoints_are(fake_cifar_dir, tmp_path):
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert [line for line in lines if line.startswith("interrupted")] == lines[-1:]
     assert str(tmp_path) in lines[-1] and "run the same command again" in lines[-1]
+
+
+def test_ctrl_c_before_any_checkpoint_says_there_is_none(tmp_path):
+    from experiments import common
+    common.FLAGS.unparse_flags()
+    common.FLAGS([sys.argv[0], f"--workdir={tmp_path}"])
+    try:
+        assert "no checkpoint" in common.interrupted_note()
+        (tmp_path / "checkpoint_x.msgpack").write_bytes(b"")
+        assert str(tmp_path) in common.interrupted_note()
+    finally:
+        common.FLAGS.unparse_flags()
