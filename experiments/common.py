@@ -26,7 +26,6 @@ flags.DEFINE_string("compilation_cache_dir", None,
                     "neither: no cache). A later run with the same shapes skips its compiles.")
 
 FLAGS = flags.FLAGS
-SHARED_FLAGS = ("workdir", "data_dir", "grad", "seed", "compilation_cache_dir")
 
 
 class FlagError(ValueError):
@@ -173,8 +172,8 @@ def run(main) -> None:
     main_wrapper."""
     import jax
     jax.config.config_with_absl()
-    for name in SHARED_FLAGS:  # absl's --help lists the main module's key flags
-        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+    for flag in FLAGS.get_flags_for_module(__name__):  # --help lists the main module's key flags
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main_wrapper(main), flags_parser=parse_flags)
 
 
