@@ -76,9 +76,18 @@ def script_flags(module_name: str) -> dict:
 
 
 def workdir() -> Path:
+    """--workdir, created if missing; a file there, or a folder this user cannot write into, is a
+    FlagError (call before loading data or compiling, so the refusal comes first)."""
     require(bool(FLAGS.workdir), "workdir", "is required (a folder for the outputs)")
     path = Path(FLAGS.workdir)
-    path.mkdir(parents=True, exist_ok=True)
+    require(not path.exists() or path.is_dir(), "workdir", f"{path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".jaxdl-write-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise FlagError(f"--workdir: cannot write into {path} ({e.strerror or e})") from None
     return path
 
 
@@ -142,8 +151,9 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
 
 
 def main_wrapper(main):
-    """Turns FlagError and DataError into one clear line and exit status 2, not a traceback;
-    turns on the compilation cache when asked (enable_compilation_cache)."""
+    """Turns FlagError and DataError into one line `error: ...` and exit status 2, and Ctrl-C into
+    one line saying where the checkpoints are (interrupted_note) and exit status 130, not a
+    traceback; turns on the compilation cache when asked (enable_compilation_cache)."""
     from jaxdl.data.download import DataError
 
     def wrapped(argv):
@@ -153,7 +163,19 @@ def main_wrapper(main):
         except (FlagError, DataError) as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            print(f"interrupted: {interrupted_note()}", file=sys.stderr)
+            sys.exit(130)
     return wrapped
+
+
+def interrupted_note() -> str:
+    """Where an interrupted run's checkpoints (train.fit's checkpoint*.msgpack) are, and how to
+    resume; or that there is none."""
+    if FLAGS.workdir and any(Path(FLAGS.workdir).glob("checkpoint*.msgpack")):
+        return (f"the checkpoints are in {FLAGS.workdir}; run the same command again to resume "
+                f"from them")
+    return "no checkpoint was written; running the same command again starts over"
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -168,7 +190,13 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def run(main) -> None:
-    """app.run for an experiment: parse_flags, then main under main_wrapper."""
+    """app.run for an experiment: the shared flags listed by the script's --help, JAX's own flags
+    (--jax_enable_x64, --jax_default_matmul_precision, ...) accepted, parse_flags, then main under
+    main_wrapper."""
+    import jax
+    jax.config.config_with_absl()
+    for flag in FLAGS.get_flags_for_module(__name__):  # --help lists the main module's key flags
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main_wrapper(main), flags_parser=parse_flags)
 
 

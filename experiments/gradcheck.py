@@ -273,6 +273,7 @@ def names_table(title: str, reports: dict[int, dict], h: float) -> str:
 def main(argv):
     del argv
     cfg = config_from_flags()
+    workdir = common.workdir() if FLAGS.workdir else None  # refused before any checking
     t0 = time.perf_counter()
     options = dict(methods=cfg.methods, h=cfg.h, h_forward=cfg.h_forward, eps=cfg.eps,
                    count_kinks="smooth" in cfg.methods, h_smooth=cfg.h_smooth,
@@ -308,8 +309,8 @@ def main(argv):
             for lam, by_n in by_lam.items():
                 print(names_table(f"{variant.title} ({source}; n1=n2=5, k1=k2=5; lambda "
                                   f"{lam:g}; float64)", by_n, cfg.h))
-    if FLAGS.workdir:
-        results.write_results(common.workdir(), "gradcheck", results_flags(cfg), runs,
+    if workdir:
+        results.write_results(workdir, "gradcheck", results_flags(cfg), runs,
                               wall_seconds=time.perf_counter() - t0)
     for column, what in (("manual_vs_centred", "manual vs centred"),
                          ("manual_vs_autodiff", "manual vs autodiff"),

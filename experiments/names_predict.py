@@ -5,7 +5,8 @@
 
 Prints, for each name, the 18-class probability vector and its top class. Names are lower-cased;
 characters outside the training alphabet are dropped and names longer than n_len keep their last
-n_len characters (--unknown / --truncate change that), with a note saying so.
+n_len characters (--unknown / --truncate change that), with a note saying so; a name with nothing
+to encode (empty, blank) is skipped with a note.
 By default it uses the best-validation checkpoint of the run with the highest best validation
 accuracy in --workdir/results.json (--run / --checkpoint pick another).
 """
@@ -50,12 +51,16 @@ def main(argv):
                         f"check --run / --checkpoint)")
     net = names_model.restore(path)
     try:
-        indices, notes = names_data.encode_new(surnames, net.alphabet, unknown=FLAGS.unknown,
-                                               truncate=FLAGS.truncate)
+        indices, kept, notes = names_data.encode_new(surnames, net.alphabet,
+                                                     unknown=FLAGS.unknown,
+                                                     truncate=FLAGS.truncate)
     except ValueError as e:
         raise common.FlagError(f"names: {e}") from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    if not kept:
+        raise common.FlagError("names: none of the names given has anything to encode")
+    surnames = [surnames[i] for i in kept]
     predict = train.make_predictor(net.model, output="probabilities")
     P = np.asarray(predict(net.params, net.state, names_model.encode(indices, net.cfg)))
     print(f"checkpoint: {path.name}")

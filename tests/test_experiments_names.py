@@ -45,7 +45,7 @@ def test_study_then_predict(fake_dir, tmp_path):
     assert res["runs"][0]["config"]["updates_per_eval"] == 20
 
     proc = _run(["experiments.names_predict", f"--workdir={out}", "--checkpoint=final",
-                 "Petrov", "Müllerson"])
+                 "Petrov", "", "Müllerson"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert lines[-2].startswith("Petrov: Lang") and lines[-1].startswith("Müllerson: Lang")
@@ -54,10 +54,11 @@ def test_study_then_predict(fake_dir, tmp_path):
     for col in (1, 2):
         assert sum(float(r[col]) for r in rows) == pytest.approx(1.0, abs=2e-3)
     assert "'Müllerson': transliterated to 'mullerson'" in proc.stderr  # ü -> u, reported
+    assert "'': nothing left to encode; skipped" in proc.stderr  # the empty name only
     # the printed numbers are softmax of the checkpoint's model on the encoded names (to .3e)
     used = next(line for line in lines if line.startswith("checkpoint: "))
     net = names_model.restore(out / used.removeprefix("checkpoint: "))
-    indices, _ = names.encode_new(["Petrov", "Müllerson"], net.alphabet)
+    indices, _, _ = names.encode_new(["Petrov", "Müllerson"], net.alphabet)
     scores, _ = net.model.apply(net.params, net.state, names_model.encode(indices, net.cfg))
     printed = {r[0]: [float(v) for v in r[1:]] for r in rows}
     assert list(printed) == net.class_names

@@ -43,8 +43,8 @@ def test_one_hot_vectorisation_is_matlab_column_major():
 
 def test_new_names_policies():
     alphabet = names.Alphabet(" 'abcdefghijklmnopqrstuvwxyz", 19)
-    idx, notes = names.encode_new(["De Fenza"], alphabet)
-    assert notes == [] and list(idx[0, :9]) == [5, 6, 0, 7, 6, 15, 27, 2, 28]
+    idx, kept, notes = names.encode_new(["De Fenza"], alphabet)
+    assert notes == [] and kept == [0] and list(idx[0, :9]) == [5, 6, 0, 7, 6, 15, 27, 2, 28]
     text, notes = names.clean_name("Mül1er", alphabet)  # ü transliterated, 1 dropped
     assert text == "muler" and "transliterated" in notes[0] and "'1'" in notes[1]
     with pytest.raises(ValueError, match="not in the alphabet"):

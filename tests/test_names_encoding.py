@@ -1,5 +1,6 @@
 """New surnames with letters outside the course's alphabet are transliterated, not mangled."""
 
+import numpy as np
 import pytest
 
 from jaxdl.data import names
@@ -22,3 +23,10 @@ def test_ascii_names_pass_unchanged_and_other_characters_are_still_dropped():
     assert text == "smith" and len(notes) == 1 and "'3'" in notes[0]
     with pytest.raises(ValueError, match="'3'"):
         names.clean_name("Smith3", ALPHABET, unknown="error")
+
+
+def test_empty_names_are_skipped_with_a_note_and_the_others_encoded():
+    indices, kept, notes = names.encode_new(["Nunez", "", "  ", "Smith"], ALPHABET)
+    assert kept == [0, 3] and indices.shape == (2, ALPHABET.n_len)
+    assert notes == ["'': nothing left to encode; skipped", "'  ': nothing left to encode; skipped"]
+    np.testing.assert_array_equal(indices, names.encode_new(["Nunez", "Smith"], ALPHABET)[0])

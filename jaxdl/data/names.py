@@ -166,6 +166,10 @@ def vectorise(one_hot_nxlxd: np.ndarray) -> np.ndarray:
     return one_hot_nxlxd.reshape(one_hot_nxlxd.shape[0], -1)
 
 
+class EmptyNameError(ValueError):
+    """A new name with nothing to encode (empty, blank, or only dropped characters)."""
+
+
 def clean_name(name: str, alphabet: Alphabet, *, unknown: str = "drop",
                truncate: str = "last") -> tuple[str, list[str]]:
     """Lower-cases a new name and makes it encodable; returns (name, notes saying what changed).
@@ -192,7 +196,7 @@ def clean_name(name: str, alphabet: Alphabet, *, unknown: str = "drop",
         text = " ".join("".join(c for c in text if c in alphabet.chars).split())
         notes.append(message + "; dropped")
     if not text:
-        raise ValueError(f"{name!r}: nothing left to encode")
+        raise EmptyNameError(f"{name!r}: nothing left to encode")
     if len(text) > alphabet.n_len:
         message = f"{name!r} has {len(text)} characters, more than n_len = {alphabet.n_len}"
         if truncate == "error":
@@ -202,14 +206,21 @@ def clean_name(name: str, alphabet: Alphabet, *, unknown: str = "drop",
     return text, notes
 
 
-def encode_new(names: Sequence[str], alphabet: Alphabet, **policy) -> tuple[np.ndarray, list[str]]:
-    """Arbitrary new names -> ((N, n_len) indices, notes) using clean_name's policies."""
-    cleaned, notes = [], []
-    for name in names:
-        text, n = clean_name(name, alphabet, **policy)
+def encode_new(names: Sequence[str], alphabet: Alphabet,
+               **policy) -> tuple[np.ndarray, list[int], list[str]]:
+    """Arbitrary new names -> ((K, n_len) indices, the positions in `names` of the K encoded ones,
+    notes) using clean_name's policies; a name with nothing to encode is skipped with a note."""
+    cleaned, kept, notes = [], [], []
+    for i, name in enumerate(names):
+        try:
+            text, n = clean_name(name, alphabet, **policy)
+        except EmptyNameError as e:
+            notes.append(f"{e}; skipped")
+            continue
         cleaned.append(text)
+        kept.append(i)
         notes += n
-    return to_indices(cleaned, alphabet), notes
+    return to_indices(cleaned, alphabet), kept, notes
 
 
 def class_counts(y: np.ndarray, k: int) -> np.ndarray:

@@ -1,0 +1,105 @@
+"""The command line every experiment shares (experiments.common.run): --help lists the shared
+flags, JAX's own flags are accepted, user errors are one line and exit status 2, an unusable
+--workdir is refused before any data is read, Ctrl-C is one line and exit status 130."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, run_module
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The single line of stderr of a run refused with exit status 2 (no absl log, no traceback)."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("module", ["experiments.a1_linear", "experiments.names_predict"])
+def test_help_lists_the_shared_flags(module):
+    proc = run_module([module, "--help"])  # absl's --help exits with status 1
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    for flag in ("--workdir", "--data_dir", "--seed", "--grad"):
+        assert f"\n  {flag}:" in proc.stdout  # a flag listing, not a mention in the doc
+
+
+def test_jax_flags_are_accepted_and_the_error_is_the_scripts_own(tmp_path):
+    proc = run_module(["experiments.a1_linear", "--jax_default_matmul_precision=highest",
+                       "--jax_enable_x64", f"--workdir={tmp_path}", "--etas=-0.1", "--lams=0"])
+    assert "--etas" in _one_error_line(proc) and "jax" not in proc.stderr
+
+
+def test_flag_and_data_errors_are_printed_once(tmp_path):
+    proc = run_module(["experiments.a1_linear", f"--workdir={tmp_path / 'out'}",
+                       f"--data_dir={tmp_path / 'empty'}"])  # DataError
+    assert "cifar-10-batches-py" in _one_error_line(proc)
+    proc = run_module(["experiments.a1_linear", f"--workdir={tmp_path}", "--n_epochs=0"])
+    assert "--n_epochs" in _one_error_line(proc)  # absl bound
+
+
+@pytest.mark.parametrize("module", ["experiments.a1_linear", "experiments.names_convnet"])
+def test_a_workdir_that_is_a_file_is_refused_before_the_data(module, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    for workdir in (tmp_path / "a_file", tmp_path / "a_file" / "sub"):
+        proc = run_module([module, f"--workdir={workdir}", f"--data_dir={tmp_path / 'empty'}"])
+        assert "--workdir" in _one_error_line(proc)
+
+
+def test_an_unwritable_workdir_is_refused_before_the_data(tmp_path):
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        try:
+            (folder / "probe").touch()
+        except PermissionError:
+            pass
+        else:
+            pytest.skip("running as root: a read-only folder is still writable")
+        proc = run_module(["experiments.a1_linear", f"--workdir={folder}",
+                           f"--data_dir={tmp_path / 'empty'}"])
+        assert "cannot write" in _one_error_line(proc)
+    finally:
+        folder.chmod(0o700)
+
+
+def test_ctrl_c_says_where_the_checkpoints_are(fake_cifar_dir, tmp_path):
+    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.a1_linear", f"--workdir={tmp_path}",
+         f"--data_dir={fake_cifar_dir}", "--n_epochs=100000", "--lams=0", "--etas=0.01",
+         "--n_batch=10"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,  # SIGINT back to its default: a background shell may have ignored it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("checkpoint_*.msgpack")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint written"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stderr = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert [line for line in lines if line.startswith("interrupted")] == lines[-1:]
+    assert str(tmp_path) in lines[-1] and "run the same command again" in lines[-1]
+
+
+def test_ctrl_c_before_any_checkpoint_says_there_is_none(tmp_path):
+    from experiments import common
+    common.FLAGS.unparse_flags()
+    common.FLAGS([sys.argv[0], f"--workdir={tmp_path}"])
+    try:
+        assert "no checkpoint" in common.interrupted_note()
+        (tmp_path / "checkpoint_x.msgpack").write_bytes(b"")
+        assert str(tmp_path) in common.interrupted_note()
+    finally:
+        common.FLAGS.unparse_flags()
