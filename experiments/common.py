@@ -152,7 +152,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
 
 def main_wrapper(main):
     """Turns FlagError and DataError into one line `error: ...` and exit status 2, and Ctrl-C into
-    one line saying where the checkpoints are (interrupted_note) and exit status 130, not a
+    one line saying where the checkpoints are (checkpoint.resume_note) and exit status 130, not a
     traceback; turns on the compilation cache when asked (enable_compilation_cache)."""
     from jaxdl.data.download import DataError
 
@@ -164,18 +164,10 @@ def main_wrapper(main):
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
-            print(f"interrupted: {interrupted_note()}", file=sys.stderr)
+            from jaxdl.checkpoint import resume_note
+            print(f"interrupted: {resume_note(FLAGS.workdir)}", file=sys.stderr)
             sys.exit(130)
     return wrapped
-
-
-def interrupted_note() -> str:
-    """Where an interrupted run's checkpoints (train.fit's checkpoint*.msgpack) are, and how to
-    resume; or that there is none."""
-    if FLAGS.workdir and any(Path(FLAGS.workdir).glob("checkpoint*.msgpack")):
-        return (f"the checkpoints are in {FLAGS.workdir}; run the same command again to resume "
-                f"from them")
-    return "no checkpoint was written; running the same command again starts over"
 
 
 def parse_flags(argv: list[str]) -> list[str]:

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from absl import app, flags, logging
 
-from jaxdl import report
+from jaxdl import report, results
 from jaxdl.report import Ref
 
 flags.DEFINE_enum("profile", "quick", ["quick", "full"], "quick: minutes on a CPU; full: the "
@@ -230,16 +230,6 @@ def study_flags(module: str, args: list[str]) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def changed_flags(results_path: Path, wanted: dict | None) -> list[str]:
-    """The flags (less the folders) whose value in the results.json at `results_path` differs
-    from `wanted`, each as "name: recorded -> wanted"; empty when it may be reused."""
-    from jaxdl import results
-    if wanted is None:
-        return ["this invocation's flags could not be resolved"]
-    recorded = json.loads(results_path.read_text()).get("flags", {})
-    return results.differences(recorded, wanted, ignore=FOLDER_FLAGS)
-
-
 def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None,
               earlier: dict) -> dict:
     """Runs one study as a subprocess; returns {"status", "seconds", "reason"}. A study already
@@ -252,7 +242,8 @@ def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None,
         args.append(f"--data_dir={data_dir}")
     why = ""
     if (out / "results.json").exists() and not FLAGS.rerun:
-        changed = changed_flags(out / "results.json", study_flags(study.module, args[3:]))
+        changed = results.changed_flags(out / "results.json", study_flags(study.module, args[3:]),
+                                        FOLDER_FLAGS)
         if not changed:
             kept = earlier.get(study.name, {})
             return {"status": "done", "seconds": kept.get("seconds"),
@@ -289,7 +280,7 @@ def build_rows(workdir: Path, status: dict, profile: str = "full") -> list[dict]
 
 def write_report(workdir: Path, rows: list[dict], status: dict, profile: str, total: float):
     import jax
-    from jaxdl import results
+
     study_total = sum(st["seconds"] for st in status.values() if st.get("seconds") is not None)
     head = (f"# jaxdl reproduction report ({profile} profile)\n\n"
             f"jax {jax.__version__}, backend {jax.default_backend()}, "
@@ -348,7 +339,7 @@ def main(argv):
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     # This process only writes the report; on a GPU it must not take the memory the studies need.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    from jaxdl import results
+
     record = workdir / "studies.json"
     earlier = json.loads(record.read_text()) if record.exists() else {}
     t0 = time.perf_counter()

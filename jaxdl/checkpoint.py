@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import flax.serialization
@@ -69,3 +70,11 @@ def check_identity(path: str | os.PathLike, saved: dict, meta: dict) -> None:
         raise CheckpointMismatch(
             f"checkpoint {path} belongs to another run, with other settings (checkpoint -> now: "
             f"{'; '.join(diffs)}): to start afresh, pass --restart or use a new --workdir")
+
+
+def resume_note(workdir: str | os.PathLike | None) -> str:
+    """Where an interrupted run's checkpoints (train.fit's checkpoint*.msgpack) are and how to
+    resume from them; or that there is none to resume from."""
+    if workdir and any(Path(workdir).glob("checkpoint*.msgpack")):
+        return f"the checkpoints are in {workdir}; run the same command again to resume from them"
+    return "no checkpoint was written; running the same command again starts over"

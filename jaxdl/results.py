@@ -121,3 +121,13 @@ def best_run(path: str | os.PathLike, metric: str) -> str:
     if not runs:
         raise DataError(f"{path} lists no runs")
     return max(runs, key=lambda r: r["metrics"].get(metric, 0))["name"]
+
+
+def changed_flags(results_path: str | os.PathLike, wanted: dict | None,
+                  ignore: Iterable[str] = ()) -> list[str]:
+    """The flags whose value in the results.json at `results_path` differs from `wanted` (as
+    `differences` words them, `ignore` left out); empty when those results may be reused."""
+    if wanted is None:
+        return ["this invocation's flags could not be resolved"]
+    recorded = json.loads(Path(results_path).read_text()).get("flags", {})
+    return differences(recorded, wanted, ignore=ignore)

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import ROOT, run_module
+from jaxdl import checkpoint
 
 
 def _one_error_line(proc: subprocess.CompletedProcess) -> str:
@@ -94,12 +95,7 @@ def test_ctrl_c_says_where_the_checkpoints_are(fake_cifar_dir, tmp_path):
 
 
 def test_ctrl_c_before_any_checkpoint_says_there_is_none(tmp_path):
-    from experiments import common
-    common.FLAGS.unparse_flags()
-    common.FLAGS([sys.argv[0], f"--workdir={tmp_path}"])
-    try:
-        assert "no checkpoint" in common.interrupted_note()
-        (tmp_path / "checkpoint_x.msgpack").write_bytes(b"")
-        assert str(tmp_path) in common.interrupted_note()
-    finally:
-        common.FLAGS.unparse_flags()
+    assert "no checkpoint" in checkpoint.resume_note(tmp_path)
+    assert "no checkpoint" in checkpoint.resume_note(None)
+    (tmp_path / "checkpoint_x.msgpack").write_bytes(b"")
+    assert str(tmp_path) in checkpoint.resume_note(tmp_path)

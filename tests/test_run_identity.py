@@ -2,12 +2,13 @@
 continues it, --restart starts afresh), and reproduce reruns a study whose flags changed."""
 
 import json
+import subprocess
+import sys
 
 import jax
 import pytest
 
-from conftest import run_module
-from experiments import reproduce
+from conftest import ROOT, run_module
 from jaxdl import checkpoint, results, train
 from test_train import _data, _trainer
 
@@ -59,13 +60,20 @@ def test_reproduce_reuses_only_results_made_with_the_same_flags(tmp_path):
     path = tmp_path / "results.json"
     flags = {"n_epochs": 3, "seed": 0, "workdir": "old", "data_dir": None, "restart": False}
     path.write_text(json.dumps({"flags": flags, "runs": []}))
-    assert reproduce.changed_flags(path, {**flags, "workdir": "new", "restart": True}) == []
-    assert reproduce.changed_flags(path, {**flags, "seed": 7}) == ["seed: 0 -> 7"]
-    assert reproduce.changed_flags(path, None)  # unresolvable flags: rerun
+    folders = ("workdir", "data_dir", "restart")
+    assert results.changed_flags(path, {**flags, "workdir": "new", "restart": True}, folders) == []
+    assert results.changed_flags(path, {**flags, "seed": 7}, folders) == ["seed: 0 -> 7"]
+    assert results.changed_flags(path, None, folders)  # unresolvable flags: rerun
 
 
 def test_reproduce_resolves_the_flags_a_study_would_record():
-    flags = reproduce.study_flags("experiments.a1_linear", ["--workdir=w", "--seed=7"])
+    """reproduce.study_flags, run as a user's process would (tests never import experiments)."""
+    code = ("import json; from experiments import reproduce; print(json.dumps(reproduce.study_flags("
+            "'experiments.a1_linear', ['--workdir=w', '--seed=7'])))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    flags = json.loads(proc.stdout.strip().splitlines()[-1])
     assert flags["seed"] == 7 and flags["n_epochs"] == 40  # given, and a default
 
 
