@@ -89,7 +89,7 @@ def uninterrupted(tmp_path_factory):
     return root / "data", json.loads((root / "ref" / "results.json").read_text())
 
 
-EPOCHS = 400
+EPOCHS = 200
 _ENV = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
 
 
