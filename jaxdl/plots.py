@@ -1,7 +1,9 @@
 """Figures: training curves, weight montages, confusion matrices, histograms.
 
 Made through matplotlib's object API (`matplotlib.figure.Figure`), never pyplot: importing this
-module leaves the global backend alone, so a notebook's display keeps working.
+module leaves the global backend alone, so a notebook's display keeps working. matplotlib is
+imported on the first figure, not with this module: a script that stops early (a flag error)
+does not pay for it.
 """
 
 from __future__ import annotations
@@ -9,16 +11,19 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from jaxdl.results import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kwargs) -> tuple[Figure, object]:
     """A figure and its axes (as pyplot.subplots returns them), without pyplot's global state."""
+    from matplotlib.figure import Figure
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
