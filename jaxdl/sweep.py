@@ -1,8 +1,11 @@
-"""Hyper-parameter and seed sweeps as one vmapped, jitted program, sharded over devices.
+"""Hyper-parameter and seed sweeps: vmapped, jitted training programs, sharded over devices.
 
-A sweep runs `trainer.run(hp, key, data, n_segments)` for m members at once: `hp` holds one value
-per member for every hyper-parameter (arrays of shape [m]) and `keys` one PRNG key per member. The
-data is an unbatched argument (in_axes=None), shared by all members, not copied per member. The
+A sweep trains m members at once, each as `trainer.run(hp, key, data, n_segments)` would alone:
+`hp` holds one value per member for every hyper-parameter (arrays of shape [m]) and `keys` one
+PRNG key per member. The host calls one compiled, vmapped `trainer.segment` per segment (the
+computation of one program scanning every segment, which gave the same numbers bit for bit on the
+CPU), so between segments it can log progress and save a checkpoint that a rerun resumes from.
+The data is an unbatched argument (in_axes=None), shared by all members, not copied per member. The
 member axis is sharded over the devices of a 1-D `Mesh` with `NamedSharding` (computation follows
 data), padded by repeating the last member when m does not divide the device count; the same call
 fills one CPU, one GPU, eight fake CPU devices or every device of a multi-process job.
@@ -141,7 +144,6 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
     One jitted, vmapped trainer.segment per segment, called from the host: after each, the
     history comes to the host and one line is logged (segments done, members, the best
     validation accuracy so far and its member, members diverged, ETA) every `log_every`
-    segments. The numbers are those of one program scanning every segment.
     With `checkpoint` (a file path), the members' state and history are saved atomically after
     every segment, and a sweep started again with the same path continues from the last save,
     ending where an uninterrupted sweep ends. `identity` (the settings that change the
