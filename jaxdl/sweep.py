@@ -121,19 +121,23 @@ def _broadcast_members(state: TrainState, key_axis: int | None, m: int) -> Train
                      key_axis, state)
 
 
-def _progress(history: dict, m: int) -> tuple[str, float, int, int]:
-    """(metric, best value so far, its member, members diverged) of a partial history."""
-    metric = "val_accuracy" if "val_accuracy" in history else next(
-        (k for k in reversed(list(history)) if k.endswith("accuracy")), "batch_cost")
-    values = np.stack(history[metric], 1)  # [m, segments]
+def _diverged(history: dict, m: int) -> np.ndarray:
+    """[m] bool: a non-finite cost or metric in a history of [m, segments] arrays."""
     finite = np.ones(m, bool)
     for v in history.values():
-        v = np.stack(v, 1)
         if np.issubdtype(v.dtype, np.floating):
-            finite &= np.all(np.isfinite(v), axis=1)
+            finite &= np.all(np.isfinite(v), axis=tuple(range(1, v.ndim)))
+    return ~finite
+
+
+def _progress(history: dict, m: int) -> tuple[str, float, int, int]:
+    """(metric, best value so far, its member, members diverged) of a history so far."""
+    metric = "val_accuracy" if "val_accuracy" in history else next(
+        (k for k in reversed(list(history)) if k.endswith("accuracy")), "batch_cost")
+    values = history[metric]
     best = np.where(np.isfinite(values), values, -np.inf).max(1)
     j = int(np.argmax(best))
-    return metric, float(best[j]), j, int((~finite).sum())
+    return metric, float(best[j]), j, int(_diverged(history, m).sum())
 
 
 def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int, *,
@@ -144,7 +148,7 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
     One jitted, vmapped trainer.segment per segment, called from the host: after each, the
     history comes to the host and one line is logged (segments done, members, the best
     validation accuracy so far and its member, members diverged, ETA) every `log_every`
-    With `checkpoint` (a file path), the members' state and history are saved atomically after
+    segments. With `checkpoint` (a file path), the members' state and history are saved atomically after
     every segment, and a sweep started again with the same path continues from the last save,
     ending where an uninterrupted sweep ends. `identity` (the settings that change the
     computation, without the run length) is stored with the name, hp values, keys and
@@ -165,7 +169,7 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
     member, replicated = member_shardings(mesh)
     hp_p = jax.device_put(_pad(hp, m, target), member)
     data = jax.device_put(data, replicated)
-    if bool(np.all(np.asarray(keys) == np.asarray(keys[:1]))):
+    if bool(np.all(np.asarray(keys) == np.asarray(keys[:1]))):  # one seed for all: _state_axes
         keys_p, key_axis = jax.device_put(keys[0], replicated), None
     else:
         keys_p, key_axis = jax.device_put(_pad(keys, m, target), member), 0
@@ -190,17 +194,14 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
         if checkpoint is not None:
             _save(checkpoint, ts, history, meta, key_axis, m)
         if (i + 1) % log_every == 0 or i + 1 == n_segments:
-            metric, best, j, n_div = _progress(history, m)
+            metric, best, j, n_div = _progress({k: np.stack(v, 1) for k, v in history.items()},
+                                               m)
             eta = (time.perf_counter() - t0) / (i + 1 - first) * (n_segments - i - 1)
             logging.info("%s: segment %d/%d, %d members, best %s so far %.4f (member %d), "
                          "diverged %d, ETA %.0fs", name, i + 1, n_segments, m, metric, best, j,
                          n_div, eta)
     hist = {k: np.stack(v, 1) for k, v in history.items()}
-    finite = np.ones(m, bool)
-    for v in hist.values():
-        if np.issubdtype(v.dtype, np.floating):
-            finite &= np.all(np.isfinite(v), axis=tuple(range(1, v.ndim)))
-    return SweepResult(_broadcast_members(ts, key_axis, m), hist, ~finite)
+    return SweepResult(_broadcast_members(ts, key_axis, m), hist, _diverged(hist, m))
 
 
 def _host_state(ts: TrainState, key_axis: int | None, m: int) -> TrainState:
