@@ -145,16 +145,16 @@ def run(trainer: Trainer, hp: dict, keys: jax.Array, data: dict, n_segments: int
         identity: dict | None = None, name: str = "sweep", log_every: int = 1) -> SweepResult:
     """Trains every member (hp[name][i], keys[i]) for n_segments segments.
 
-    One jitted, vmapped trainer.segment per segment, called from the host: after each, the
-    history comes to the host and one line is logged (segments done, members, the best
-    validation accuracy so far and its member, members diverged, ETA) every `log_every`
-    segments. With `checkpoint` (a file path), the members' state and history are saved atomically after
-    every segment, and a sweep started again with the same path continues from the last save,
-    ending where an uninterrupted sweep ends. `identity` (the settings that change the
-    computation, without the run length) is stored with the name, hp values, keys and
-    epochs_per_eval; a checkpoint saved with any other value is refused (CheckpointMismatch),
-    a longer n_segments continues it, a shorter one is refused. With several processes
-    (jax.distributed) no checkpoint is written: the processes' folders need not be shared.
+    One jitted, vmapped trainer.segment per segment, called from the host: after each, the history
+    comes to the host and one line is logged (segments done, members, the best validation accuracy
+    so far and its member, members diverged, ETA) every `log_every` segments. With `checkpoint` (a
+    file path), the members' state and history are saved atomically after every segment, and a sweep
+    started again with the same path continues from the last save, ending where an uninterrupted
+    sweep ends. `identity` (the settings that change the computation, without the run length) is
+    stored with the name, hp values, keys and epochs_per_eval; a checkpoint saved with any other
+    value is refused (CheckpointMismatch), a longer n_segments continues it, a shorter one is
+    refused. With several processes (jax.distributed) no checkpoint is written: the processes'
+    folders need not be shared.
     """
     m = keys.shape[0]
     for hp_name, value in hp.items():
