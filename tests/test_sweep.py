@@ -181,7 +181,7 @@ def test_lambda_search_splits_its_members_over_cpu_devices(fake_cifar_dir, tmp_p
 def test_killed_lambda_search_resumes_to_the_same_tables(fake_cifar_dir, tmp_path, search):
     """SIGKILL once the first phase checkpoint appears; the same command again resumes (finished
     phases read back, the interrupted one continued) and writes the uninterrupted search's
-    tables and summary."""
+    tables and summary; with another flag it is refused."""
     from conftest import ROOT
     reference, _ = search
     work = tmp_path / "killed"
@@ -207,3 +207,7 @@ def test_killed_lambda_search_resumes_to_the_same_tables(fake_cifar_dir, tmp_pat
         assert (work / table).read_text() == (reference / table).read_text(), table
     summary = [json.loads((w / "results.json").read_text())["summary"] for w in (work, reference)]
     assert summary[0] == summary[1]
+    changed = run_module(args + ["--eta_max=0.05"])  # another run: refused, in one line
+    assert changed.returncode == 2
+    assert re.search(r"error: checkpoint \S+checkpoint_coarse.msgpack belongs to another run.*"
+                     r"eta_max: 0.1 -> 0.05", changed.stderr)
