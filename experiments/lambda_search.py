@@ -15,6 +15,10 @@ of the coarse top 3 (in log10), widened by --fine_margin on each side. All membe
 share one seed (the same initialisation and minibatch order), so lambda alone differs.
 
 Writes coarse.csv/.md, fine.csv/.md, final.csv/.md, search.png and results.json into --workdir.
+Each phase checkpoints after every segment (checkpoint_coarse/fine/final.msgpack in --workdir)
+and logs its progress (best val accuracy so far, ETA): the same command run again after an
+interruption resumes the phase where it stopped, reads back the finished ones and ends with the
+tables of an uninterrupted run; with other settings it is refused (--restart starts afresh).
 --distributed runs the same sweep as one program over several processes (jax.distributed).
 --cpu_devices N (on a CPU) splits the members of each phase over N cores, one JAX device each.
 """
@@ -115,9 +119,17 @@ def make_trainer(cfg, n_train: int, n_s: int, eval_test: bool):
     return trainer, steps_per_epoch
 
 
-def phase(cfg, name, trainer, steps_per_epoch, n_s, cycles, lams, seeds, data):
+# not part of a phase's identity: the run lengths (more cycles continue a phase) and the flags
+# that only choose its lambdas and seeds, which the identity holds themselves
+RUN_LENGTH_AND_LISTS = ("cycles", "final_cycles", "final_seeds", "n_coarse", "l_min", "l_max",
+                        "n_fine", "fine_margin")
+
+
+def phase(cfg, name, trainer, steps_per_epoch, n_s, cycles, lams, seeds, data, workdir):
     """One sweep: every (lambda, seed) pair a member. Returns per-member rows and the raw result.
-    The run ends at the end of a cycle (eta = eta_min), where the sheets evaluate."""
+    The run ends at the end of a cycle (eta = eta_min), where the sheets evaluate. Checkpointed
+    after every segment in <workdir>/checkpoint_<name>.msgpack: an interrupted phase resumes, a
+    finished one is read back at once."""
     m = len(lams)
     hp = {"lam": jnp.asarray(lams, jnp.float32), "eta_min": jnp.full(m, cfg.eta_min),
           "eta_max": jnp.full(m, cfg.eta_max), "n_s": jnp.full(m, float(n_s))}
@@ -126,7 +138,11 @@ def phase(cfg, name, trainer, steps_per_epoch, n_s, cycles, lams, seeds, data):
     logging.info("%s: %d members x %d segments of %d epochs, on %d devices", name, m, n_seg,
                  epe, jax.device_count())
     t0 = time.perf_counter()
-    result = sweep.run(trainer, hp, sweep.seeds_keys(seeds), data, n_seg)
+    identity = common.identity(cfg, exclude=RUN_LENGTH_AND_LISTS, phase=name, n_s=n_s,
+                               lambdas=[float(v) for v in lams], seeds=[int(s) for s in seeds])
+    result = sweep.run(trainer, hp, sweep.seeds_keys(seeds), data, n_seg, name=name,
+                       checkpoint=common.checkpoint_path(workdir, f"checkpoint_{name}.msgpack"),
+                       identity=identity)
     seconds = time.perf_counter() - t0
     h = result.history
     rows = []
@@ -135,6 +151,7 @@ def phase(cfg, name, trainer, steps_per_epoch, n_s, cycles, lams, seeds, data):
                "seed": int(seeds[i]), "train_accuracy": float(h["train_accuracy"][i, -1]),
                "val_accuracy": float(h["val_accuracy"][i, -1]),
                "best_val_accuracy": float(np.nanmax(h["val_accuracy"][i])),
+               "val_loss": float(h["val_loss"][i, -1]),
                "diverged": bool(result.diverged[i])}
         if "test_accuracy" in h:
             row["test_accuracy"] = float(h["test_accuracy"][i, -1])
@@ -180,7 +197,7 @@ def main(argv):
     key = jax.random.PRNGKey(cfg.seed)
     coarse_l = np.asarray(sweep.sample_log_uniform(key, cfg.n_coarse, cfg.l_min, cfg.l_max))
     rows, _, secs = phase(cfg, "coarse", trainer, spe, n_s, cfg.cycles, coarse_l,
-                          [cfg.seed] * len(coarse_l), data)
+                          [cfg.seed] * len(coarse_l), data, workdir)
     phases["coarse"] = {"rows": rows, "seconds": secs}
     ranked = sorted([r for r in rows if not r["diverged"]], key=lambda r: -r["val_accuracy"])
     best = ranked[0]
@@ -190,7 +207,7 @@ def main(argv):
         fine_l = np.asarray(sweep.sample_log_uniform(jax.random.fold_in(key, 1), cfg.n_fine,
                                                      lo, hi))
         rows_f, _, secs = phase(cfg, "fine", trainer, spe, n_s, cfg.cycles, fine_l,
-                                [cfg.seed] * len(fine_l), data)
+                                [cfg.seed] * len(fine_l), data, workdir)
         phases["fine"] = {"rows": rows_f, "seconds": secs, "range_log10": [lo, hi]}
         ranked_f = sorted([r for r in rows_f if not r["diverged"]],
                           key=lambda r: -r["val_accuracy"])
@@ -213,7 +230,7 @@ def main(argv):
         f_trainer, f_spe = make_trainer(cfg, n_final, n_s_final, eval_test=True)
         rows_final, _, secs = phase(cfg, "final", f_trainer, f_spe, n_s_final, cfg.final_cycles,
                                     np.full(len(cfg.final_seeds), best["lambda"]),
-                                    cfg.final_seeds, final_data)
+                                    cfg.final_seeds, final_data, workdir)
         phases["final"] = {"rows": rows_final, "seconds": secs}
         for r in rows_final:
             runs.append({"name": f"final_seed{r['seed']}",

@@ -1,10 +1,15 @@
 """Sweeps: a member equals the run made alone; sharding over 8 devices changes nothing; a diverging
-member is marked and leaves the others alone."""
+member is marked and leaves the others alone; the lambda search splits its members over CPU
+devices, and one killed mid-run resumes to the uninterrupted search's tables."""
 
+import csv
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import chex
@@ -32,8 +37,14 @@ def _setup(n=120, d=24, k=4, seed=0):
     return trainer, data
 
 
-def test_member_equals_the_run_made_alone():
-    trainer, data = _setup()
+@pytest.fixture(scope="module")
+def setup():
+    """One trainer and data set for the module: its compiled programs serve every test."""
+    return _setup()
+
+
+def test_member_equals_the_run_made_alone(setup):
+    trainer, data = setup
     hp = sweep.grid(lam=[0.0, 0.01, 0.1], eta=[0.01, 0.05])
     keys = sweep.seeds_keys(range(6))
     result = sweep.run(trainer, hp, keys, data, 3)
@@ -48,9 +59,9 @@ def test_member_equals_the_run_made_alone():
     assert not result.diverged.any()
 
 
-def test_sharded_over_8_devices_equals_one_device():
+def test_sharded_over_8_devices_equals_one_device(setup):
     assert len(jax.devices()) == 8  # conftest's fake CPU devices
-    trainer, data = _setup()
+    trainer, data = setup
     hp = {"lam": np.array([0.0, 0.01, 0.1, 0.2, 0.3], np.float32),  # 5 members: padded to 8
           "eta": np.full(5, 0.05, np.float32)}
     keys = sweep.seeds_keys([0, 0, 1, 1, 2])
@@ -61,8 +72,8 @@ def test_sharded_over_8_devices_equals_one_device():
     np.testing.assert_allclose(one.history["val_accuracy"], eight.history["val_accuracy"])
 
 
-def test_a_diverging_member_is_marked_and_isolated():
-    trainer, data = _setup()
+def test_a_diverging_member_is_marked_and_isolated(setup):
+    trainer, data = setup
     hp = {"lam": np.zeros(3, np.float32), "eta": np.array([0.05, 1e30, 0.05], np.float32)}
     keys = sweep.seeds_keys([0, 0, 1])
     result = sweep.run(trainer, hp, keys, data, 2)
@@ -73,8 +84,8 @@ def test_a_diverging_member_is_marked_and_isolated():
                                rtol=1e-5)
 
 
-def test_bad_shapes_and_ranges_are_rejected():
-    trainer, data = _setup()
+def test_bad_shapes_and_ranges_are_rejected(setup):
+    trainer, data = setup
     with pytest.raises(ValueError, match="one value per member"):
         sweep.run(trainer, {"lam": np.zeros(2), "eta": np.zeros(3)}, sweep.seeds_keys([0, 1]),
                   data, 1)
@@ -114,8 +125,8 @@ def test_xla_flag_device_count_in_a_subprocess():
     np.testing.assert_allclose(out[0]["val_cost"], out[1]["val_cost"], rtol=1e-5)
 
 
-def test_one_seed_sweep_shares_the_minibatch_order_and_equals_runs_alone():
-    trainer, data = _setup()
+def test_one_seed_sweep_shares_the_minibatch_order_and_equals_runs_alone(setup):
+    trainer, data = setup
     hp = {"lam": np.array([0.0, 0.05, 0.2], np.float32), "eta": np.full(3, 0.05, np.float32)}
     keys = sweep.seeds_keys([3, 3, 3])
     result = sweep.run(trainer, hp, keys, data, 2)
@@ -126,21 +137,77 @@ def test_one_seed_sweep_shares_the_minibatch_order_and_equals_runs_alone():
                                     rtol=1e-5, atol=1e-6)
 
 
-def test_lambda_search_splits_its_members_over_cpu_devices(fake_cifar_dir, tmp_path):
-    """--cpu_devices reaches JAX before its backend starts: the search runs on 2 CPU devices and
-    its table equals the one-device search's (the sharded numbers themselves are checked by
-    test_sharded_over_8_devices_equals_one_device)."""
+def _search_args(workdir, data_dir, *extra):
+    """A tiny a3 lambda search: 4 coarse and 4 fine lambdas, 2 cycles of 4 one-epoch segments, 2
+    final seeds."""
+    return ["experiments.lambda_search", "--model=a3", f"--workdir={workdir}",
+            f"--data_dir={data_dir}", "--n_val=30", "--final_n_val=30", "--n_batch=30", "--n_s=18",
+            "--n_coarse=4", "--cycles=2", *extra]
+
+
+FULL = ("--n_fine=4", "--final_cycles=1", "--final_seeds=0,1")
+
+
+@pytest.fixture(scope="module")
+def search(fake_cifar_dir, tmp_path_factory):
+    """The full tiny search on one device, uninterrupted: (workdir, stderr)."""
     from conftest import run_module
-    rows = {}
-    for n in (1, 2):
-        workdir = tmp_path / f"devices{n}"
-        proc = run_module(["experiments.lambda_search", "--model=a3", f"--workdir={workdir}",
-                           f"--data_dir={fake_cifar_dir}", "--n_val=30", "--n_batch=30",
-                           "--n_coarse=4", "--n_fine=0", "--final_cycles=0", "--cycles=1",
-                           f"--cpu_devices={n}"])
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert f"on {n} devices" in proc.stderr
-        result = json.loads((workdir / "results.json").read_text())
-        assert result["device_count"] == n
-        rows[n] = (workdir / "coarse.csv").read_text()
-    assert rows[1] == rows[2]
+    workdir = tmp_path_factory.mktemp("search")
+    proc = run_module(_search_args(workdir, fake_cifar_dir, *FULL, "--cpu_devices=1"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return workdir, proc.stderr
+
+
+def test_lambda_search_splits_its_members_over_cpu_devices(fake_cifar_dir, tmp_path, search):
+    """--cpu_devices reaches JAX before its backend starts: the search runs on 2 CPU devices and
+    its table's accuracies equal the one-device search's (the sharded numbers themselves are
+    checked by test_sharded_over_8_devices_equals_one_device)."""
+    from conftest import run_module
+    one, one_stderr = search
+    assert "on 1 devices" in one_stderr
+    assert json.loads((one / "results.json").read_text())["device_count"] == 1
+    workdir = tmp_path / "devices2"
+    proc = run_module(_search_args(workdir, fake_cifar_dir, "--n_fine=0", "--final_cycles=0",
+                                   "--cpu_devices=2"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "on 2 devices" in proc.stderr
+    assert json.loads((workdir / "results.json").read_text())["device_count"] == 2
+    # the accuracies: the losses differ from one device's in float rounding
+    tables = [list(csv.DictReader(open(w / "coarse.csv"))) for w in (one, workdir)]
+    assert [{k: v for k, v in r.items() if k != "val_loss"} for r in tables[0]] == \
+        [{k: v for k, v in r.items() if k != "val_loss"} for r in tables[1]]
+
+
+def test_killed_lambda_search_resumes_to_the_same_tables(fake_cifar_dir, tmp_path, search):
+    """SIGKILL once the first phase checkpoint appears; the same command again resumes (finished
+    phases read back, the interrupted one continued) and writes the uninterrupted search's
+    tables and summary; with another flag it is refused."""
+    from conftest import ROOT
+    reference, _ = search
+    work = tmp_path / "killed"
+    args = _search_args(work, fake_cifar_dir, *FULL, "--cpu_devices=1")
+    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = work / "checkpoint_coarse.msgpack"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0, "the search ended before it could be interrupted"
+    assert not (work / "results.json").exists()
+    from conftest import run_module
+    again = run_module(args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "coarse: resumed from" in again.stderr
+    assert re.search(r"\w+: segment \d+/\d+, \d+ members, best val_accuracy so far [0-9.]+ "
+                     r"\(member \d+\), diverged \d+, ETA \d+s", again.stderr)
+    for table in ("coarse.csv", "fine.csv", "final.csv"):
+        assert (work / table).read_text() == (reference / table).read_text(), table
+    summary = [json.loads((w / "results.json").read_text())["summary"] for w in (work, reference)]
+    assert summary[0] == summary[1]
+    changed = run_module(args + ["--eta_max=0.05"])  # another run: refused, in one line
+    assert changed.returncode == 2
+    assert re.search(r"error: checkpoint \S+checkpoint_coarse.msgpack belongs to another run.*"
+                     r"eta_max: 0.1 -> 0.05", changed.stderr)
