@@ -2,6 +2,7 @@
 touches a device."""
 
 import os
+import signal
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The entry points run as subprocesses share one persistent XLA cache for the session, so the same
@@ -54,9 +55,9 @@ def run_module(args, **env):
                           capture_output=True, text=True, timeout=600)
 
 
-def run_killed(args, checkpoint, sig: int = 9, *, timeout: float = 300.0, **env) -> None:
+def run_killed(args, checkpoint, sig: int = signal.SIGKILL, *, timeout: float = 300.0, **env) -> None:
     """`python -m <args>` as run_module, sent signal `sig` (default SIGKILL) as soon as the file
-    `checkpoint` exists (train.fit's first save), and waited for: the "interrupted" half of a
+    `checkpoint` exists (train.fit's first save), and waited for: the interrupted half of a
     kill-and-resume test. Fails when the process ended before the signal (the run was too short
     to be interrupted) or the file never appeared within `timeout` seconds."""
     import subprocess
