@@ -101,6 +101,9 @@ def best_evaluation(history: list[dict]) -> dict:
     """The first evaluation with the highest validation accuracy, over the whole history (one
     resumed from a checkpoint included): {val_accuracy, step, val_loss, confusion}."""
     evals = [h for h in history if "confusion" in h]  # a diverged last entry has none
+    if not evals:  # the first segment diverged
+        return {"val_accuracy": float("nan"), "step": 0, "val_loss": float("nan"),
+                "confusion": None}
     b = max(evals, key=lambda h: h["val_accuracy"])  # max keeps the first of equals
     return {"val_accuracy": b["val_accuracy"], "step": int(b["step"]), "val_loss": b["val_loss"],
             "confusion": b["confusion"]}
@@ -193,7 +196,7 @@ def main(argv):
             "per_class_val_accuracy": dict(zip(data_set.class_names, per_class.tolist())),
             "val_confusion": C.tolist(),
             "best_val_accuracy": best["val_accuracy"], "best_step": best["step"],
-            "best_per_class_val_accuracy": dict(zip(
+            "best_per_class_val_accuracy": None if best["confusion"] is None else dict(zip(
                 data_set.class_names,
                 metrics.per_class_accuracy(np.asarray(best["confusion"])).tolist())),
             "n_updates": int(fit.state.step), "diverged": fit.diverged,
