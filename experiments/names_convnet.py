@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -92,7 +93,7 @@ def config() -> Config:
                   tuple(FLAGS.balance), FLAGS.seed, FLAGS.grad)
 
 
-def saved_history(path) -> list[dict]:
+def saved_history(path: Path) -> list[dict]:
     """The history stored in the checkpoint a run resumes from ([] when there is none)."""
     return json.loads(checkpoint.read_raw(path)["history"]) if path.exists() else []
 
