@@ -13,7 +13,7 @@ the same momentum rule with a cosine-decayed learning rate, --epochs epochs:
     python -m experiments.cnn --dataset cifar10 --arch improved --workdir runs/cnn_improved
 
 Writes results.json (test accuracy, per-class precision/recall, parameter counts), history.csv,
-curves.png, filters.png (first-layer filters), misclassified.png, confusion.png and
+curves.png, filters.png (first-layer filters), misclassified.png (if any), confusion.png and
 confusion.csv into --workdir.
 """
 
@@ -224,9 +224,13 @@ def main(argv):
     plots.image_montage(F.transpose(3, 0, 1, 2), workdir / "filters.png", ncols=8,
                         title=f"{title}: first-layer filters")
     wrong = np.flatnonzero(pred != y_te)[:30]
-    plots.image_montage(test_images[wrong].astype(np.float32), workdir / "misclassified.png",
-                        titles=[f"{class_names[y_te[i]]}->{class_names[pred[i]]}" for i in wrong],
-                        title=f"{title}: misclassified test images (true->predicted)")
+    if len(wrong):  # none: no figure (a perfect score, e.g. on easy data)
+        plots.image_montage(
+            test_images[wrong].astype(np.float32), workdir / "misclassified.png",
+            titles=[f"{class_names[y_te[i]]}->{class_names[pred[i]]}" for i in wrong],
+            title=f"{title}: misclassified test images (true->predicted)")
+    else:
+        (workdir / "misclassified.png").unlink(missing_ok=True)
     plots.confusion(C, class_names, workdir / "confusion.png", title=f"{title}: test confusion")
     results.write_results(workdir, "cnn", common.script_flags(__name__), [run],
                           wall_seconds=time.perf_counter() - t0)

@@ -20,7 +20,9 @@ best_<run>.msgpack (best validation accuracy) for `python -m experiments.names_p
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -91,6 +93,23 @@ def config() -> Config:
                   tuple(FLAGS.balance), FLAGS.seed, FLAGS.grad)
 
 
+def saved_history(path: Path) -> list[dict]:
+    """The history stored in the checkpoint a run resumes from ([] when there is none)."""
+    return json.loads(checkpoint.read_raw(path)["history"]) if path.exists() else []
+
+
+def best_evaluation(history: list[dict]) -> dict:
+    """The first evaluation with the highest validation accuracy, over the whole history (one
+    resumed from a checkpoint included): {val_accuracy, step, val_loss, confusion}."""
+    evals = [h for h in history if "confusion" in h]  # a diverged last entry has none
+    if not evals:  # the first segment diverged
+        return {"val_accuracy": float("nan"), "step": 0, "val_loss": float("nan"),
+                "confusion": None}
+    b = max(evals, key=lambda h: h["val_accuracy"])  # max keeps the first of equals
+    return {"val_accuracy": b["val_accuracy"], "step": int(b["step"]), "val_loss": b["val_loss"],
+            "confusion": b["confusion"]}
+
+
 def main(argv):
     del argv
     cfg = config()
@@ -136,39 +155,41 @@ def main(argv):
         n_evals = cfg.n_updates // per_eval
         trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizer, sampler,
                                      grad=cfg.grad, epochs_per_eval=epochs_per_eval)
-        confusions, best = [], {"val_accuracy": -1.0}
         meta = {"config": dataclasses.asdict(net), "alphabet": alphabet.chars,
                 "class_names": data_set.class_names, "run": name, "balance": mode}
+        ckpt = common.checkpoint_path(workdir, f"checkpoint_{name}.msgpack")
+        # the best checkpoint is replaced only by a better evaluation than every earlier one,
+        # those of an interrupted run included (its history is in the checkpoint it resumes)
+        best = {"val_accuracy": max((h["val_accuracy"] for h in saved_history(ckpt)),
+                                    default=-1.0)}
 
-        def on_segment(ts, m, confusions=confusions, best=best, meta=meta, name=name):
-            C = val_confusion(ts)
-            confusions.append({"step": int(m["step"]), "confusion": C.tolist()})
+        def on_segment(ts, m, best=best, meta=meta, name=name):
+            # the confusion goes into the history entry, which the checkpoint keeps: a resumed
+            # run ends with every evaluation's matrix, not only those made after the resume
+            m["confusion"] = val_confusion(ts).tolist()
             if m["val_accuracy"] > best["val_accuracy"]:
-                best.update(val_accuracy=m["val_accuracy"], step=int(m["step"]),
-                            val_loss=m["val_loss"], confusion=C)
+                best["val_accuracy"] = m["val_accuracy"]
                 checkpoint.save(workdir / f"best_{name}.msgpack", jax.device_get(ts),
                                 meta={**meta, "step": int(m["step"])})
 
         key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i)
         logging.info("%s: %d evaluations of %d updates (%d trainer epochs each)", name, n_evals,
                      per_eval, epochs_per_eval)
-        # resumable: a run killed mid-way continues from checkpoint_<run>.msgpack
+        # resumable: a run killed mid-way, or run again with more updates, continues from
+        # checkpoint_<run>.msgpack
         fit = train.fit(trainer, hp, key, data, n_evals * epochs_per_eval, name=name,
-                        on_segment=on_segment,
-                        checkpoint=common.checkpoint_path(workdir, f"checkpoint_{name}.msgpack"),
+                        on_segment=on_segment, checkpoint=ckpt,
                         identity=common.identity(cfg, exclude=("n_updates", "balance"),
                                                  balance=mode, run_index=i))
-        history = fit.history
-        checkpoint.save(workdir / f"final_{name}.msgpack", fit.state, history=history,
+        checkpoint.save(workdir / f"final_{name}.msgpack", fit.state, history=fit.history,
                         meta={**meta, "step": int(fit.state.step)})
+        confusions = [{"step": int(h["step"]), "confusion": h["confusion"]}
+                      for h in fit.history if "confusion" in h]
+        history = [{k: v for k, v in h.items() if k != "confusion"} for h in fit.history]
+        best = best_evaluation(fit.history)
         C = val_confusion(fit.state)
         per_class = metrics.per_class_accuracy(C)
         last = fit.final_metrics
-        if "confusion" not in best:  # resumed after the best evaluation: read it back
-            state_b, _, meta_b = checkpoint.restore(workdir / f"best_{name}.msgpack", fit.state)
-            C_b = val_confusion(state_b)
-            best.update(val_accuracy=float(np.trace(C_b) / C_b.sum()), step=meta_b["step"],
-                        confusion=C_b)
         run_metrics = {
             "train_accuracy": last["train_accuracy"], "val_accuracy": last["val_accuracy"],
             "val_balanced_accuracy": metrics.balanced_accuracy(C),
@@ -176,8 +197,9 @@ def main(argv):
             "per_class_val_accuracy": dict(zip(data_set.class_names, per_class.tolist())),
             "val_confusion": C.tolist(),
             "best_val_accuracy": best["val_accuracy"], "best_step": best["step"],
-            "best_per_class_val_accuracy": dict(zip(
-                data_set.class_names, metrics.per_class_accuracy(best["confusion"]).tolist())),
+            "best_per_class_val_accuracy": None if best["confusion"] is None else dict(zip(
+                data_set.class_names,
+                metrics.per_class_accuracy(np.asarray(best["confusion"])).tolist())),
             "n_updates": int(fit.state.step), "diverged": fit.diverged,
             "compile_seconds": fit.compile_seconds, "train_seconds": fit.train_seconds}
         runs.append({"name": name, "config": {**dataclasses.asdict(net), "balance": mode,

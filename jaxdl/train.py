@@ -231,7 +231,8 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
             break
         ts = new_ts
         history.append(metrics)
-        if on_segment is not None:  # before saving: it may add entries to `metrics`
+        if on_segment is not None:  # before saving: it may add entries to `metrics`, which the
+            # checkpoint's history keeps (the log line shows the floats among them)
             on_segment(ts, metrics)
         if checkpoint is not None and ((i + 1) % checkpoint_every == 0 or i + 1 == n_segments):
             checkpoint_lib.save(checkpoint, ts, history=history, meta=meta)
@@ -241,7 +242,8 @@ def fit(trainer: Trainer, hp: dict, key: jax.Array, data: dict, n_epochs: int, *
             logging.info("%s: epoch %d/%d step %d  %s  (%.0f steps/s, ETA %.0fs)", name,
                          int(metrics["epoch"]), n_epochs, int(metrics["step"]),
                          "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()
-                                   if k not in ("step", "epoch")),
+                                   if k not in ("step", "epoch")
+                                   and isinstance(v, (int, float))),
                          (metrics["step"] - start_step) / max(elapsed, 1e-9), eta)
     jax.block_until_ready(ts)
     return FitResult(ts, history, compile_seconds, time.perf_counter() - t0, diverged)

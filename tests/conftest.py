@@ -2,6 +2,7 @@
 touches a device."""
 
 import os
+import signal
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The entry points run as subprocesses share one persistent XLA cache for the session, so the same
@@ -42,13 +43,49 @@ def real_data_dir(subdir: str):
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
+def _module_env(env: dict) -> dict:
+    return {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu", **env}
+
+
 def run_module(args, **env):
     """`python -m <args>` from the repository root, on CPU, never downloading; output captured."""
     import subprocess
     import sys
-    full_env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu", **env}
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=full_env,
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=_module_env(env),
                           capture_output=True, text=True, timeout=600)
+
+
+def run_killed(args, checkpoint, sig: int = signal.SIGKILL, *, timeout: float = 300.0,
+               **env) -> None:
+    """`python -m <args>` as run_module, sent signal `sig` (default SIGKILL) as soon as the file
+    `checkpoint` exists (train.fit's first save), and waited for: the interrupted half of a
+    kill-and-resume test. Fails when the process ended before the signal (the run was too short
+    to be interrupted) or the file never appeared within `timeout` seconds."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+    checkpoint = Path(checkpoint)
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a full pipe would block the run
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=_module_env(env),
+                                stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + timeout
+        try:
+            while (not checkpoint.exists() and proc.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.005)
+            appeared = checkpoint.exists()
+            proc.send_signal(sig)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")[-3000:]
+    assert appeared, f"{checkpoint} never appeared:\n{stderr}"
+    assert proc.returncode != 0, "the run ended before it could be interrupted"
 
 
 @pytest.fixture(scope="session")

@@ -2,23 +2,17 @@
 real experiment process killed mid-run."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import chex
 import jax
 import numpy as np
 import pytest
 
+from conftest import run_killed, run_module
 from jaxdl import checkpoint, train
 from jaxdl.data import cifar10
 from test_train import _data, _trainer
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_fit_resumes_from_a_checkpoint_to_the_same_end(tmp_path):
@@ -73,9 +67,11 @@ def test_same_flags_and_seed_give_identical_metrics():
 
 
 def _a1_args(workdir, data_dir, epochs):
-    return [sys.executable, "-m", "experiments.a1_linear", f"--workdir={workdir}",
-            f"--data_dir={data_dir}", f"--n_epochs={epochs}", "--n_batch=50", "--lams=0.1",
-            "--etas=0.001"]
+    return ["experiments.a1_linear", f"--workdir={workdir}", f"--data_dir={data_dir}",
+            f"--n_epochs={epochs}", "--n_batch=50", "--lams=0.1", "--etas=0.001"]
+
+
+EPOCHS = 200
 
 
 @pytest.fixture(scope="module")
@@ -83,33 +79,20 @@ def uninterrupted(tmp_path_factory):
     """A fake data set and the metrics of the same run made without interruption."""
     root = tmp_path_factory.mktemp("resume")
     cifar10.write_fake_dataset(root / "data", n_per_batch=1000)
-    proc = subprocess.run(_a1_args(root / "ref", root / "data", EPOCHS), cwd=ROOT, env=_ENV,
-                          capture_output=True, text=True, timeout=600)
+    proc = run_module(_a1_args(root / "ref", root / "data", EPOCHS))
     assert proc.returncode == 0, proc.stderr[-2000:]
     return root / "data", json.loads((root / "ref" / "results.json").read_text())
-
-
-EPOCHS = 200
-_ENV = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_killed_experiment_resumes_to_the_uninterrupted_result(tmp_path, sig, uninterrupted):
     data_dir, reference = uninterrupted
     work = tmp_path / "run"
-    proc = subprocess.Popen(_a1_args(work, data_dir, EPOCHS), cwd=ROOT, env=_ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = work / "checkpoint_lam0.1_eta0.001.msgpack"
-    deadline = time.time() + 300
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(sig)
-    proc.wait(timeout=60)
-    assert proc.returncode != 0, "the run ended before it could be interrupted"
+    run_killed(_a1_args(work, data_dir, EPOCHS), ckpt, sig)
     raw = checkpoint.read_raw(ckpt)
     assert 0 < len(json.loads(raw["history"])) < EPOCHS
-    again = subprocess.run(_a1_args(work, data_dir, EPOCHS), cwd=ROOT, env=_ENV,
-                           capture_output=True, text=True, timeout=600)
+    again = run_module(_a1_args(work, data_dir, EPOCHS))
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed from" in again.stderr
     m_ref = reference["runs"][0]["metrics"]
