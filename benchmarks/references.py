@@ -335,3 +335,171 @@ def torch_cnn(params, X, Y, idx, lr, momentum, wd, pad=2):
                     v.sub_(lr * m[k])
         costs[t] = loss.detach()
     return costs.numpy()
+
+
+# ---- PyTorch CNN of any depth (the improved CIFAR-10 net) -------------------------------------
+
+def torch_cnn_blocks(params, X, Y, idx, lr, momentum, wd, pad=1):
+    """[conv k x k pad `pad` -> ReLU -> 2x2 max-pool] per conv layer, flatten H x W x C, dense;
+    the FMAN45 momentum rule on every parameter (as torch_cnn)."""
+    import torch
+    F = torch.nn.functional
+    convs = [p for p in params if "F" in p]
+    dense = next(p for p in params if "W" in p)
+    p = [{"F": torch.tensor(np.ascontiguousarray(c["F"].transpose(3, 2, 0, 1))),  # HWIO -> OIHW
+          "b": torch.tensor(c["b"])} for c in convs]
+    p.append({"W": torch.tensor(dense["W"]), "b": torch.tensor(dense["b"])})
+    leaves = [v.requires_grad_() for d in p for v in d.values()]
+    names = [k for d in p for k in d]
+    m = [torch.zeros_like(v) for v in leaves]
+    Xt = torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))  # NCHW
+    yt = torch.from_numpy(Y.argmax(1))
+    idx_t = torch.from_numpy(np.asarray(idx, np.int64))
+    costs = torch.empty(len(idx))
+    for t in range(len(idx)):
+        rows = idx_t[t]
+        h = Xt[rows]
+        for c in p[:-1]:
+            h = F.max_pool2d(torch.relu(F.conv2d(h, c["F"], c["b"], padding=pad)), 2)
+        x = h.permute(0, 2, 3, 1).reshape(len(rows), -1)  # jaxdl flattens H x W x C
+        loss = F.cross_entropy(x @ p[-1]["W"].T + p[-1]["b"], yt[rows])
+        for v in leaves:
+            v.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for v, mv, k in zip(leaves, m, names):
+                mv.mul_(momentum).add_(v.grad, alpha=1 - momentum)
+                v.sub_(lr * (mv + wd * v))
+        costs[t] = loss.detach()
+    return costs.numpy()
+
+
+# ---- Flax NNX peers: the same networks as a JAX user writes them without jaxdl ----------------
+# Autodiff (nnx.value_and_grad) and an nnx.Optimizer over the same optax transformation jaxdl
+# uses, in the two shapes a user picks: a jitted step called from a Python loop (flax's MNIST
+# example) and the whole loop as one jitted lax.scan (nnx.split / nnx.merge).
+
+def nnx_mlp_bn(params, eps=1e-8):
+    """jaxdl's [dense (no bias) -> BN -> ReLU] x (k-1) -> dense with its parameters, as an
+    nnx.Module. BatchNorm where flax's defaults differ from jaxdl's (and the sheet's): epsilon
+    (flax 1e-5, here eps) and the variance (flax's fast E[x^2] - E[x]^2, here the mean of
+    (x - mu)^2: use_fast_variance=False). The running averages start at 0 in flax and at the
+    first minibatch's statistics in jaxdl; they only enter evaluation, which is not timed."""
+    import jax.numpy as jnp
+    from flax import nnx
+    dense = [p for p in params if "W" in p]
+    bns = [p for p in params if "gamma" in p]
+
+    class BnMlp(nnx.Module):
+        def __init__(self):
+            rngs = nnx.Rngs(0)
+            self.linears = nnx.List([_nnx_linear(nnx, d["W"], None, rngs) for d in dense[:-1]])
+            self.norms = nnx.List([nnx.BatchNorm(len(b["gamma"]), momentum=0.9, epsilon=eps,
+                                                 use_fast_variance=False, rngs=rngs)
+                                   for b in bns])
+            for norm, b in zip(self.norms, bns):
+                norm.scale.value, norm.bias.value = jnp.asarray(b["gamma"]), jnp.asarray(b["beta"])
+            self.out = _nnx_linear(nnx, dense[-1]["W"], dense[-1]["b"], rngs)
+
+        def __call__(self, x):
+            for linear, norm in zip(self.linears, self.norms):
+                x = nnx.relu(norm(linear(x)))
+            return self.out(x)
+
+        def l2(self):
+            return sum(jnp.sum(m.kernel.value ** 2) for m in [*self.linears, self.out])
+
+    return BnMlp
+
+
+def nnx_cnn(params, pad: int, pool_after: tuple[bool, ...]):
+    """jaxdl's conv -> ReLU [-> 2x2 max-pool] stack, flatten H x W x C, dense, with its
+    parameters (the kernels are HWIO in both), as an nnx.Module; pool_after[i]: a pool follows
+    conv i."""
+    import jax.numpy as jnp
+    from flax import linen, nnx
+    convs = [p for p in params if "F" in p]
+    dense = next(p for p in params if "W" in p)
+
+    class Cnn(nnx.Module):
+        def __init__(self):
+            rngs = nnx.Rngs(0)
+            self.convs = nnx.List()
+            for c in convs:
+                k, _, c_in, c_out = c["F"].shape
+                conv = nnx.Conv(c_in, c_out, (k, k), padding=pad, rngs=rngs)
+                conv.kernel.value, conv.bias.value = jnp.asarray(c["F"]), jnp.asarray(c["b"])
+                self.convs.append(conv)
+            self.out = _nnx_linear(nnx, dense["W"], dense["b"], rngs)
+
+        def __call__(self, x):
+            for conv, pool in zip(self.convs, pool_after):
+                x = nnx.relu(conv(x))
+                if pool:
+                    x = linen.max_pool(x, (2, 2), strides=(2, 2))
+            return self.out(x.reshape(x.shape[0], -1))
+
+        def l2(self):
+            return 0.0
+
+    return Cnn
+
+
+def _nnx_linear(nnx, W, b, rngs):
+    """An nnx.Linear holding jaxdl's W (out, in) as its kernel (in, out), and b when given."""
+    import jax.numpy as jnp
+    linear = nnx.Linear(W.shape[1], W.shape[0], use_bias=b is not None, rngs=rngs)
+    linear.kernel.value = jnp.asarray(W.T)
+    if b is not None:
+        linear.bias.value = jnp.asarray(b)
+    return linear
+
+
+class NnxPeer:
+    """Trains an nnx.Module class (no constructor arguments) with optax transformation `tx` on
+    cost = softmax cross-entropy + lam * model.l2(); X, Y live on the device. form "loop": an
+    nnx.jit step per minibatch from a Python loop; "scan": one jitted lax.scan over the
+    minibatches. Each call starts from the same initial state and returns the per-step costs."""
+
+    def __init__(self, module_cls, tx, lam, X, Y, form):
+        import jax
+        import jax.numpy as jnp
+        import optax
+        from flax import nnx
+        self.X, self.Y, self.form, self.compiled = jnp.asarray(X), jnp.asarray(Y), form, {}
+        model = module_cls()
+        self.graphdef, self.state0 = nnx.split((model, nnx.Optimizer(model, tx, wrt=nnx.Param)))
+
+        def step(model, optimizer, X, Y, rows):
+            def cost(model):
+                scores = model(X[rows])
+                return optax.softmax_cross_entropy(scores, Y[rows]).mean() + lam * model.l2()
+            J, grads = nnx.value_and_grad(cost)(model)
+            optimizer.update(model, grads)
+            return J
+
+        self.jit_step = nnx.jit(step)
+
+        def scan(state, X, Y, idx):
+            def body(state, rows):
+                model, optimizer = nnx.merge(self.graphdef, state)
+                J = step(model, optimizer, X, Y, rows)
+                return nnx.state((model, optimizer)), J
+            return jax.lax.scan(body, state, idx)[1]
+
+        self.jit_scan = jax.jit(scan)
+
+    def compile(self, idx):
+        """Compiles the scan for idx's shape (the loop's step compiles on its first call)."""
+        if self.form == "scan" and idx.shape not in self.compiled:
+            self.compiled[idx.shape] = self.jit_scan.lower(self.state0, self.X, self.Y,
+                                                           idx).compile()
+
+    def __call__(self, idx):
+        from flax import nnx
+        if self.form == "scan":
+            self.compile(idx)
+            return np.asarray(self.compiled[idx.shape](self.state0, self.X, self.Y, idx))
+        model, optimizer = nnx.merge(self.graphdef, self.state0)
+        costs = [self.jit_step(model, optimizer, self.X, self.Y, rows) for rows in idx]
+        return np.asarray(costs)

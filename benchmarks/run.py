@@ -3,14 +3,16 @@
     python benchmarks/run.py [--repeats 5] [--threads 1] [--only a1,mlp] [--grad autodiff]
         [--out bench.json]
 
-Workloads (--only): a1, mlp, names, sweep, cnn (see WORKLOADS). For each, the implementations
+Workloads (--only): a1, mlp, names, sweep, cnn, cnn_improved (see WORKLOADS). For each, the implementations
 start from the same parameters and follow the same minibatch index sequence; before anything is
 timed, each is checked to compute the same function (the per-step training costs of the first
 --check_steps steps agree to float32 tolerance). Then they are timed interleaved (J N T J N T ...;
 these machines drift) and medians are reported: seconds of the training loop (jaxdl's compile
 apart), achieved GFLOP/s from an analytic count of the matmul FLOPs, the fraction of a measured
 float32 matmul ceiling, and ratios. PyTorch is used when installed (`pip install torch==2.13.0`),
-else skipped with a note. Real data (CIFAR-10 batch 1, MNIST, the surnames) when JAXDL_DATA_DIR
+else skipped with a note. The BN MLP and the CNNs also run as Flax NNX models (rows flax_nnx_loop:
+a jitted step from a Python loop, flax_nnx_scan: the loop as one jitted lax.scan), what a JAX user
+writes without jaxdl (references.NnxPeer). Real data (CIFAR-10 batch 1, MNIST, the surnames) when JAXDL_DATA_DIR
 has it, else random data of the same shapes.
 
 JAX exposes one CPU device per core (--cpu_devices), and the vmapped sweep shards its members over
@@ -63,6 +65,33 @@ def setup(threads: int = 0, cpu_devices: int = 0, precision: str = "highest") ->
                       cpu_devices or (1 if threads else os.cpu_count() or 1))
     if precision != "default":
         jax.config.update("jax_default_matmul_precision", precision)
+
+
+def numpy_blas() -> str:
+    """The OpenBLAS kernel numpy runs (its core name, read from the loaded library) and the
+    environment variables that override it: where OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set,
+    numpy may run slower kernels than it would pick itself (time with them unset)."""
+    import ctypes
+    np.dot(np.ones((2, 2)), np.ones((2, 2)))  # loads the BLAS
+    core = "unknown"
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f
+                           if "openblas" in line.lower() and ".so" in line})
+        for path in libs:
+            lib = ctypes.CDLL(path)
+            for symbol in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
+                           "scipy_openblas_get_corename", "openblas_get_corename"):
+                fn = getattr(lib, symbol, None)
+                if fn is not None:
+                    fn.restype = ctypes.c_char_p
+                    core = f"OpenBLAS {fn().decode()} kernels"
+                    break
+    except OSError:  # no /proc (not Linux): say so rather than guess
+        pass
+    overrides = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                 if k in os.environ]
+    return core + (f" (set by {', '.join(overrides)})" if overrides else "")
 
 
 def real_or_random(name, load, shape, k, n, seed=0):
@@ -197,7 +226,14 @@ def mlp_workload(X, Y, grad):
     impls = implementations(
         jx, lambda idx: ref.np_mlp_bn(params_np, X, Y, idx, lam, 1e-5, 1e-1, n_s),
         lambda idx: ref.torch_mlp_bn(params_np, X, Y, idx, lam, 1e-5, 1e-1, n_s))
+    impls.update(nnx_peers(ref.nnx_mlp_bn(params_np), optimizers.cyclical_sgd(hp), lam, X, Y))
     return impls, batch_indices(len(X), steps, batch), step_flops * steps
+
+
+def nnx_peers(module_cls, tx, lam, X, Y) -> dict:
+    """The Flax NNX rows: a jitted step from a Python loop, and the loop as one lax.scan."""
+    return {f"flax_nnx_{form}": ref.NnxPeer(module_cls, tx, lam, X, Y, form)
+            for form in ("loop", "scan")}
 
 
 def sweep_workload(X, Y, grad):
@@ -293,6 +329,8 @@ def cnn_workload(X, Y, grad):
     jx = JaxRun(trainer, hp, params, Xm, Ym)
     impls = implementations(jx, lambda idx: ref.np_cnn(params_np, Xm, Ym, idx, lr, momentum, wd),
                             lambda idx: ref.torch_cnn(params_np, Xm, Ym, idx, lr, momentum, wd))
+    impls.update(nnx_peers(ref.nnx_cnn(params_np, 2, (True, True)),
+                           optimizers.fman45_momentum(lr, momentum, wd), 0.0, Xm, Ym))
     # multiply-adds per image of the conv layers (as im2col matmuls: 28x28 outputs of 5x5x1 -> 16,
     # 14x14 outputs of 5x5x16 -> 16) and the dense 784 -> 10; counted: forward, the weight gradients
     # of all three, the input gradients of all but the first, 2 FLOPs per multiply-add (pooling,
@@ -301,6 +339,37 @@ def cnn_workload(X, Y, grad):
     fwd = conv1 + conv2 + fc
     back_dx = conv2 + fc  # no input gradient for the first layer
     return impls, batch_indices(len(Xm), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
+
+
+def cnn_improved_workload(X, Y, grad):
+    """The improved CIFAR-10 CNN (conv 3x3 32-64-128, each ReLU + 2x2 pool, FC 10) at its real
+    shapes and batch, constant learning rate, no augmentation (experiments.cnn --arch improved
+    decays the rate and flips / shifts the images: neither changes the cost of a step)."""
+    steps, batch, lr, momentum, wd = 300, 128, 0.05, 0.9, 5e-4
+    images = jnp.asarray(cifar10.vectors_to_images(X))  # the standardised batch 1 as N x 32x32x3
+    model = cnn.improved()
+    params, _ = model.init(jax.random.PRNGKey(0), images.shape[1:])
+    params_np = jax.tree.map(np.asarray, params)
+    images_np = np.asarray(images)
+    trainer = train.make_trainer(
+        model, losses.softmax_cross_entropy,
+        lambda hp: optimizers.fman45_momentum(hp["lr"], hp["momentum"], hp["weight_decay"]),
+        samplers.shuffled_batches(batch, len(images)), grad=grad, eval_splits=())
+    hp = train.as_hparams(lam=0.0, lr=lr, momentum=momentum, weight_decay=wd)
+    impls = {"jaxdl": JaxRun(trainer, hp, params, images, Y)}
+    if torch is not None:
+        impls["pytorch"] = lambda idx: ref.torch_cnn_blocks(params_np, images_np, Y, idx, lr,
+                                                            momentum, wd)
+    impls.update(nnx_peers(ref.nnx_cnn(params_np, 1, (True, True, True)),
+                           optimizers.fman45_momentum(lr, momentum, wd), 0.0, images, Y))
+    # multiply-adds per image: 32x32 outputs of 3x3x3 -> 32, 16x16 of 3x3x32 -> 64, 8x8 of
+    # 3x3x64 -> 128, dense 4x4x128 -> 10; forward, all weight gradients and the input gradients
+    # of all but the first layer, 2 FLOPs each (as cnn_workload)
+    conv1, conv2, conv3 = 32 * 32 * 9 * 3 * 32, 16 * 16 * 9 * 32 * 64, 8 * 8 * 9 * 64 * 128
+    fc = 4 * 4 * 128 * 10
+    fwd = conv1 + conv2 + conv3 + fc
+    back_dx = conv2 + conv3 + fc
+    return impls, batch_indices(len(images), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
 
 
 # name: (title, build(X, Y, grad) -> (implementations, minibatch index sequence, matmul FLOPs))
@@ -312,7 +381,10 @@ WORKLOADS = {"a1": ("A1 linear classifier, 4000 steps, batch 100, 3072 -> 10", a
              "sweep": ("8 lambda x 450 steps of the 3-layer BN MLP (vmapped vs one after another)",
                        sweep_workload),
              "cnn": ("MNIST starter CNN (two 5x5x16 conv + pool, dense 10), 3000 iterations, "
-                     "batch 16, FMAN45 momentum", cnn_workload)}
+                     "batch 16, FMAN45 momentum", cnn_workload),
+             "cnn_improved": ("improved CIFAR-10 CNN (3x3 conv 32-64-128, each + pool, dense 10), "
+                              "300 iterations, batch 128, FMAN45 momentum, no augmentation",
+                              cnn_improved_workload)}
 
 
 def parse_args(argv=None):
@@ -388,12 +460,13 @@ def main(argv=None):
     print(f"data: {source}; jax {jax.__version__} on {jax.default_backend()}; threads: "
           f"{args.threads or 'default'}; grad {args.grad}; matmul precision {args.precision}; "
           f"float32 matmul ceiling {ceiling:.0f} GFLOP/s; {len(jax.devices())} "
-          f"{jax.default_backend()} device(s)")
+          f"{jax.default_backend()} device(s); numpy: {numpy_blas()}")
     if torch is None:
         print("PyTorch not installed: its column is skipped (pip install torch==2.13.0)")
     report = {"data": source, "jax_version": jax.__version__, "backend": jax.default_backend(),
               "threads": args.threads or "default", "grad": args.grad,
               "matmul_precision": args.precision, "ceiling_gflops": ceiling,
+              "numpy_blas": numpy_blas(),
               "devices": len(jax.devices()), "torch_version": getattr(torch, "__version__", None),
               "workloads": {}}
     for name in [w for w in args.only.split(",") if w] or list(WORKLOADS):
