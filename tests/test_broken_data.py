@@ -1,7 +1,7 @@
 """Bad data files fail at load time with one DataError line that names the file and the fault.
 
-The README's broken-data table runs the ten cases on copies of the real data through the real
-commands; each case is also here on a small fake copy."""
+Issue 17's ten broken-data cases, checked on copies of the real data through the real commands
+(one `error:` line, exit status 2, before training), are each here on a small fake copy."""
 
 import gzip
 import os
