@@ -22,15 +22,15 @@ def test_a1_linear_end_to_end(fake_dir, tmp_path):
                  "--n_epochs=3", "--n_batch=20", "--lams=0,0.1", "--etas=0.01,0.01"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
-    assert res["experiment"] == "a1_linear" and res["device_count"] >= 1
-    assert {"jax_version", "backend", "wall_seconds", "flags"} <= set(res)
+    assert res["experiment"] == "a1_linear" and res["backend"] == "cpu"  # run_module's platform
+    assert {"jax_version", "device_count", "wall_seconds", "flags"} <= set(res)
     assert res["flags"]["n_epochs"] == 3 and res["flags"]["grad"] == "manual"
     assert [r["name"] for r in res["runs"]] == ["lam0_eta0.01", "lam0.1_eta0.01"]
     for run in res["runs"]:
+        # the fake classes are well separated: even 3 epochs learn them (chance 10 %; every split
+        # >= 50 %, test measured at 100 %)
         for split in ("train", "val", "test"):
-            assert 0.0 <= run["metrics"][f"{split}_accuracy"] <= 1.0
-        # the fake classes are well separated: even 3 epochs learn them
-        assert run["metrics"]["test_accuracy"] > 0.5
+            assert run["metrics"][f"{split}_accuracy"] >= 0.5, (run["name"], split)
         for prefix in ("history", "curves", "templates"):
             suffix = "csv" if prefix == "history" else "png"
             path = out / f"{prefix}_{run['name']}.{suffix}"
@@ -93,3 +93,7 @@ def test_a1_bonus_end_to_end(fake_dir, tmp_path):
     chosen = max(finished, key=lambda m: m["val_accuracy"])
     assert res["summary"]["best_by_val_test_accuracy"] == chosen["test_accuracy"]
     assert res["summary"]["best_by_val"]["val_accuracy"] == chosen["val_accuracy"]
+    # it learned: chance is 10 %; every run >= 25 % on test (measured 33-100 % with seeds 0 and
+    # 1; study b's eta = .001 for 2 epochs is the slowest) and the chosen run >= 90 % (100 %)
+    assert all(r["metrics"]["test_accuracy"] >= 0.25 for r in res["runs"]), res["runs"]
+    assert chosen["test_accuracy"] >= 0.9

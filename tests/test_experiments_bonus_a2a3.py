@@ -19,7 +19,10 @@ def fake_dir(fake_cifar_dir):
 def test_a2_bonus_end_to_end(fake_dir, tmp_path):
     proc = _run(["experiments.a2_bonus", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
                  "--n_val=100", "--n_batch=20", "--n_s=10", "--n_cycles=2", "--m=16",
-                 "--range_epochs=2", "--range_evals=5"])
+                 "--range_epochs=2", "--range_evals=5",
+                 # the fake classes are random pixel prototypes: a flip or shift makes another
+                 # pattern, so augmentation (tested in test_augment) would hide what was learned
+                 "--noflip", "--max_shift=0"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["experiment"] == "a2_bonus"
@@ -30,9 +33,12 @@ def test_a2_bonus_end_to_end(fake_dir, tmp_path):
     assert (clr["config"]["eta_min"], clr["config"]["eta_max"]) == (lo, hi)  # --use_range
     m = clr["metrics"]
     assert len(m["snapshot_test_accuracies"]) == 2  # one per cycle
+    # it learned: chance is 10 %; each accuracy >= 80 % (100 % measured with seeds 0 and 1)
     for k in ("test_accuracy", "ensemble_majority_vote_test_accuracy",
               "ensemble_mean_probability_test_accuracy"):
-        assert 0 <= m[k] <= 1
+        assert m[k] >= 0.8, (k, m[k])
+    assert res["runs"][1]["metrics"]["test_accuracy"] >= 0.8  # Adam
+    assert res["lr_range"]["best_val_accuracy"] >= 0.8  # the range test learns too (100 %)
     assert res["runs"][1]["metrics"]["steps"] == m["steps"] == 2 * 2 * 10
     for f in ("lr_range.png", "lr_range.csv", "curves_wide_m16_clr.png",
               "history_wide_m16_adam.csv"):
@@ -44,12 +50,15 @@ def test_a3_bonus_end_to_end(fake_dir, tmp_path):
     proc = _run(["experiments.a3_bonus", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
                  "--studies=skip,wide", "--n_val=100", "--wide_n_val=100", "--n_batch=20",
                  "--n_s=5", "--n_cycles=1", "--wide_n_s=5", "--wide_cycles=1",
-                 "--wide_hidden=16,8", "--skip_width=8", "--skip_blocks=2", "--precise_n=100"])
+                 "--wide_hidden=16,8", "--skip_width=8", "--skip_blocks=2", "--precise_n=100",
+                 "--max_shift=0"])  # no translations of the random-prototype fake images
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
     assert [r["name"] for r in res["runs"]] == ["deep6_skip", "deep6_plain", "wide_bn"]
     for r in res["runs"]:
-        assert 0 <= r["metrics"]["test_accuracy_precise_bn"] <= 1
+        # it learned in 10 steps: chance is 10 %; each run >= 25 % (measured 33-62 % with seeds
+        # 0 and 1; these deep 8-wide nets learn the slowest)
+        assert r["metrics"]["test_accuracy_precise_bn"] >= 0.25, r
         assert r["metrics"]["steps"] == 10
         assert (tmp_path / f"curves_{r['name']}.png").stat().st_size > 100
 

@@ -30,6 +30,10 @@ def test_resumed_reproduction_reports_every_study(cifar_dir, tmp_path):
     record = json.loads((tmp_path / "studies.json").read_text())
     assert set(record) == {"gradcheck_linear", "a1_linear"}
     assert all(r["status"] == "done" and r["seconds"] > 0 for r in record.values())
+    a1 = json.loads((tmp_path / "a1_linear" / "results.json").read_text())
+    # it learned: chance is 10 %; every A1 run (the four of the sheet) reaches >= 90 % on test
+    assert len(a1["runs"]) == 4
+    assert all(r["metrics"]["test_accuracy"] >= 0.9 for r in a1["runs"]), a1["runs"]
 
     report = (tmp_path / "REPORT.md").read_text()
     studies = {line.split(" | ")[0].strip("| "): line for line in

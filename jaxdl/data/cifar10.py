@@ -110,7 +110,9 @@ def load_splits(split: str = "a1", data_dir: str | os.PathLike | None = None,
 
     split="a1": data_batch_1 train, data_batch_2 val, test_batch test.
     split="all": all five batches, the last `n_val` images for validation, test_batch test.
+    batches.meta is checked first, so a bad one fails here, not after training (plots use it).
     """
+    label_names(data_dir)
     if split == "a1":
         Xtr, ytr = load_batches(("data_batch_1",), data_dir)
         Xva, yva = load_batches(("data_batch_2",), data_dir)
@@ -169,6 +171,7 @@ def cnn_splits(arch: str = "starter", data_dir: str | os.PathLike | None = None,
     if arch not in ("starter", "improved"):
         raise ValueError(f"unknown arch {arch!r}: expected 'starter' or 'improved'")
     n_val = n_val or (2001 if arch == "starter" else 1000)
+    label_names(data_dir)  # a bad batches.meta fails here, before training
     names = ("data_batch_1", "data_batch_2") if arch == "starter" else TRAIN_BATCHES
     X, y = load_batches(names, data_dir)
     if not 0 < n_val < len(X):

@@ -101,9 +101,14 @@ def parse_names(text: str, source: str = "ascii_names.txt") -> tuple[list[str], 
 
 def parse_categories(text: str, source: str = "category_labels.txt") -> list[str]:
     """'1 Arabic\\n2 Chinese ...' -> ['Arabic', 'Chinese', ...] (checks the numbering is 1..K)."""
-    rows = [line.split(maxsplit=1) for line in text.splitlines() if line.strip()]
-    if any(len(r) != 2 or not r[0].isdigit() for r in rows):
-        raise DataError(f"{source}: expected lines 'index Nationality'")
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        row = line.split(maxsplit=1)
+        if len(row) != 2 or not row[0].isdigit():
+            raise DataError(f"{source} line {line_no}: expected 'index Nationality', got {line!r}")
+        rows.append(row)
     if [int(r[0]) for r in rows] != list(range(1, len(rows) + 1)):
         raise DataError(f"{source}: indices are not 1..{len(rows)} in order")
     return [r[1].strip() for r in rows]
@@ -124,8 +129,9 @@ def _read(folder: Path, name: str) -> str:
 def load(data_dir: str | os.PathLike | None = None) -> NamesData:
     """Reads the three course files (downloading them if missing; DataError names a bad file)."""
     folder = download.locate(download.NAMES, data_dir)
-    names, y = parse_names(_read(folder, "ascii_names.txt"))
-    class_names = parse_categories(_read(folder, "category_labels.txt"))
+    names, y = parse_names(_read(folder, "ascii_names.txt"), str(folder / "ascii_names.txt"))
+    class_names = parse_categories(_read(folder, "category_labels.txt"),
+                                   str(folder / "category_labels.txt"))
     try:
         val_idx = np.asarray(_read(folder, "Validation_Inds.txt").split(), np.int64) - 1
     except ValueError as e:
@@ -139,6 +145,10 @@ def load(data_dir: str | os.PathLike | None = None) -> NamesData:
         raise DataError(f"{folder / 'ascii_names.txt'}: label {y.max() + 1} but only "
                         f"{len(class_names)} categories")
     data = NamesData(names, y, class_names, val_idx, build_alphabet(names))
+    empty = [class_names[k] for k in np.flatnonzero(class_counts(y, len(class_names)) == 0)]
+    if empty:
+        raise DataError(f"{folder / 'ascii_names.txt'}: no names at all of the classes {empty} "
+                        f"that {folder / 'category_labels.txt'} lists")
     missing = [class_names[k] for k in np.flatnonzero(
         class_counts(data.y[data.train_idx], data.n_classes) == 0)]
     if missing:
