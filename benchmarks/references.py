@@ -306,42 +306,9 @@ def np_cnn(params, X, Y, idx, lr, momentum, wd, pad=2):
 
 
 def torch_cnn(params, X, Y, idx, lr, momentum, wd, pad=2):
-    import torch
-    F = torch.nn.functional
-    p = {"F1": params[0]["F"].transpose(3, 2, 0, 1), "b1": params[0]["b"],  # HWIO -> OIHW
-         "F2": params[3]["F"].transpose(3, 2, 0, 1), "b2": params[3]["b"],
-         "W": params[7]["W"], "b": params[7]["b"]}
-    p = {k: torch.tensor(np.ascontiguousarray(v), requires_grad=True) for k, v in p.items()}
-    m = {k: torch.zeros_like(v) for k, v in p.items()}
-    Xt = torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))  # NCHW
-    yt = torch.from_numpy(Y.argmax(1))
-    idx_t = torch.from_numpy(np.asarray(idx, np.int64))
-    costs = torch.empty(len(idx))
-    for t in range(len(idx)):
-        rows = idx_t[t]
-        h = F.max_pool2d(torch.relu(F.conv2d(Xt[rows], p["F1"], p["b1"], padding=pad)), 2)
-        h = F.max_pool2d(torch.relu(F.conv2d(h, p["F2"], p["b2"], padding=pad)), 2)
-        x3 = h.permute(0, 2, 3, 1).reshape(len(rows), -1)  # jaxdl flattens H x W x C
-        loss = F.cross_entropy(x3 @ p["W"].T + p["b"], yt[rows])
-        for v in p.values():
-            v.grad = None
-        loss.backward()
-        with torch.no_grad():
-            for k, v in p.items():
-                m[k].mul_(momentum).add_(v.grad, alpha=1 - momentum)
-                if k[0] in "FW":
-                    v.sub_(lr * (m[k] + wd * v))
-                else:
-                    v.sub_(lr * m[k])
-        costs[t] = loss.detach()
-    return costs.numpy()
-
-
-# ---- PyTorch CNN of any depth (the improved CIFAR-10 net) -------------------------------------
-
-def torch_cnn_blocks(params, X, Y, idx, lr, momentum, wd, pad=1):
-    """[conv k x k pad `pad` -> ReLU -> 2x2 max-pool] per conv layer, flatten H x W x C, dense;
-    the FMAN45 momentum rule on every parameter (as torch_cnn)."""
+    """[conv k x k pad `pad` -> ReLU -> 2x2 max-pool] per conv layer (the MNIST starter net,
+    pad 2; the improved CIFAR-10 net, pad 1), flatten H x W x C, dense; the FMAN45 momentum rule
+    on every parameter, biases included, as jaxdl's fman45_momentum by default."""
     import torch
     F = torch.nn.functional
     convs = [p for p in params if "F" in p]
@@ -350,7 +317,6 @@ def torch_cnn_blocks(params, X, Y, idx, lr, momentum, wd, pad=1):
           "b": torch.tensor(c["b"])} for c in convs]
     p.append({"W": torch.tensor(dense["W"]), "b": torch.tensor(dense["b"])})
     leaves = [v.requires_grad_() for d in p for v in d.values()]
-    names = [k for d in p for k in d]
     m = [torch.zeros_like(v) for v in leaves]
     Xt = torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))  # NCHW
     yt = torch.from_numpy(Y.argmax(1))
@@ -367,7 +333,7 @@ def torch_cnn_blocks(params, X, Y, idx, lr, momentum, wd, pad=1):
             v.grad = None
         loss.backward()
         with torch.no_grad():
-            for v, mv, k in zip(leaves, m, names):
+            for v, mv in zip(leaves, m):
                 mv.mul_(momentum).add_(v.grad, alpha=1 - momentum)
                 v.sub_(lr * (mv + wd * v))
         costs[t] = loss.detach()

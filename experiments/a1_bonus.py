@@ -51,6 +51,7 @@ flags.DEFINE_float("ce_eta", 0.001, "(e) eta of the softmax-CE run.")
 flags.DEFINE_float("mbce_eta", 0.01, "(e) eta of the MBCE run (10x: its gradient has a 1/K).")
 flags.DEFINE_float("compare_lam", 0.0, "(e) lambda of both runs.")
 flags.DEFINE_string("studies", "a,b,c,d,e", "Which studies to run.")
+common.define_cpu_devices_flag()
 for _flag in ("decay_eta", "ce_eta", "mbce_eta"):
     flags.register_validator(_flag, lambda v: v > 0, "must be > 0")
 flags.register_validator("studies", lambda v: set(v.split(",")) - {""} <= set("abcde"),
@@ -69,7 +70,8 @@ def config_from_flags():
     batches = common.parse_ints(FLAGS.grid_batches, "grid_batches")
     common.require(bool(batches) and min(batches) > 0, "grid_batches", "must be > 0")
     studies = tuple(s for s in FLAGS.studies.split(",") if s)
-    return common.config(__name__, studies=studies, grid_batches=tuple(batches), **lists)
+    return common.config(__name__, studies=studies, grid_batches=tuple(batches),
+                         cpu_devices=common.cpu_devices(FLAGS.cpu_devices), **lists)
 
 
 # not part of a sweep's identity: the run lengths (more epochs continue a sweep) and the flags
@@ -131,6 +133,7 @@ def probabilities_of_truth(trainer, res, i, X, y):
 def main(argv):
     del argv
     cfg = config_from_flags()
+    common.use_cpu_devices(cfg.cpu_devices)  # before JAX starts its backends
     workdir = common.workdir()
     t0 = time.perf_counter()
     data = cifar10.device_splits(common.cifar10_splits("all", cfg.n_val))

@@ -68,6 +68,34 @@ def cycle_epochs(n_s: int, n_cycles: int, steps_per_epoch: int, epochs_per_eval:
     return epochs
 
 
+def define_cpu_devices_flag() -> None:
+    """--cpu_devices, for the studies that vmap members (sweeps): on a CPU, JAX exposes that many
+    devices, one per core, and each sweep's members are sharded over them."""
+    flags.DEFINE_integer(
+        "cpu_devices", 0, "CPU devices JAX exposes, one per core, over which each sweep's members "
+        "are sharded (0: one per core this process may use, unless XLA_FLAGS sets "
+        "--xla_force_host_platform_device_count; 1: one device, whose numbers the others equal "
+        "within float rounding). No effect on a GPU.", lower_bound=0)
+
+
+def cpu_devices(requested: int) -> int:
+    """The CPU device count --cpu_devices asks for: `requested`, or for 0 one per core this
+    process may use (1 where XLA_FLAGS already sets the device count, which then applies)."""
+    if requested:
+        return requested
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def use_cpu_devices(n: int) -> None:
+    """Gives JAX n CPU devices; call before anything touches a device (JAX starts its backends
+    once)."""
+    if n > 1:
+        import jax
+        jax.config.update("jax_num_cpu_devices", n)
+
+
 def script_flags(module_name: str) -> dict:
     """The values of the flags a script defines, plus the shared ones, for results.json."""
     names = {f.name for f in FLAGS.get_flags_for_module(module_name)}

@@ -20,7 +20,9 @@ and logs its progress (best val accuracy so far, ETA): the same command run agai
 interruption resumes the phase where it stopped, reads back the finished ones and ends with the
 tables of an uninterrupted run; with other settings it is refused (--restart starts afresh).
 --distributed runs the same sweep as one program over several processes (jax.distributed).
---cpu_devices N (on a CPU) splits the members of each phase over N cores, one JAX device each.
+On a CPU the members of each phase are split over the cores, one JAX device each (--cpu_devices:
+0, the default, is one per core; 1 gives one device, whose numbers the split equals within float
+rounding).
 """
 
 from __future__ import annotations
@@ -64,10 +66,7 @@ flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() and s
 flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0.")
 flags.DEFINE_integer("num_processes", None, "With --distributed: number of processes.")
 flags.DEFINE_integer("process_id", None, "With --distributed: this process's index.")
-flags.DEFINE_integer("cpu_devices", 1, "CPU devices JAX exposes; each phase's members are "
-                     "sharded over them, so N up to the core count splits the sweep over cores "
-                     "(numbers then differ from one device's in float rounding; no effect on a "
-                     "GPU).", lower_bound=1)
+common.define_cpu_devices_flag()
 flags.register_multi_flags_validator(["l_min", "l_max"], lambda f: f["l_max"] > f["l_min"],
                                      "--l_max: the lambda range is empty (needs l_max > l_min)")
 common.register_positive_range("eta_min", "eta_max", strict=True)
@@ -95,7 +94,8 @@ SEARCH = {"a2": Search(hidden=(50,), bn=False, init="xavier", n_s_epochs=2, fina
 def config_from_flags():
     seeds = common.parse_ints(FLAGS.final_seeds, "final_seeds")
     common.require(bool(seeds) or FLAGS.final_cycles == 0, "final_seeds", "is empty")
-    return common.config(__name__, final_seeds=tuple(seeds))
+    return common.config(__name__, final_seeds=tuple(seeds),
+                         cpu_devices=common.cpu_devices(FLAGS.cpu_devices))
 
 
 def load_data(cfg, n_val: int, eval_test: bool, flag: str = "n_val") -> dict:
@@ -179,8 +179,7 @@ def markdown_table(rows: list[dict], cols: list[str]) -> str:
 def main(argv):
     del argv
     cfg = config_from_flags()
-    if cfg.cpu_devices > 1:  # before JAX starts its backends (nothing has run yet)
-        jax.config.update("jax_num_cpu_devices", cfg.cpu_devices)
+    common.use_cpu_devices(cfg.cpu_devices)  # before JAX starts its backends
     if cfg.distributed:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(cfg.coordinator_address, cfg.num_processes, cfg.process_id)

@@ -23,7 +23,7 @@ CASES = [
     ("experiments.lambda_search", ["--n_val=10", "--n_batch=30", "--cycles=1", "--n_s=901"],
      "--n_s"),
     ("experiments.lambda_search", ["--model=a9"], "--model"),
-    ("experiments.lambda_search", ["--cpu_devices=0"], "--cpu_devices"),
+    ("experiments.lambda_search", ["--cpu_devices=-1"], "--cpu_devices"),
     ("experiments.gradcheck", ["--batch_sizes=0"], "--batch_sizes"),
     ("experiments.gradcheck", ["--model=linear", "--forms=lax+lax"], "--forms"),
     ("experiments.a2_two_layer", ["--eta_min=-1"], "--eta_min"),

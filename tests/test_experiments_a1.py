@@ -2,6 +2,7 @@
 synthetic data directory in the official format."""
 
 import json
+import os
 
 import pytest
 
@@ -81,6 +82,8 @@ def test_a1_bonus_end_to_end(fake_dir, tmp_path):
                  "--decay_epochs=1", "--decay_n_epochs=2"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
+    # by default a sweep's members are sharded over one CPU device per core
+    assert res["device_count"] == len(os.sched_getaffinity(0))
     studies = [r["config"]["study"] for r in res["runs"]]
     assert studies == ["b"] * 3 + ["d"] * 2 + ["e"] * 2
     assert all(r["config"]["flip"] for r in res["runs"][:5])
