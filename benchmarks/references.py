@@ -466,6 +466,7 @@ class NnxPeer:
         if self.form == "scan":
             self.compile(idx)
             return np.asarray(self.compiled[idx.shape](self.state0, self.X, self.Y, idx))
-        model, optimizer = nnx.merge(self.graphdef, self.state0)
+        # copy: the step updates the Variables in place, and state0 must stay the start
+        model, optimizer = nnx.merge(self.graphdef, self.state0, copy=True)
         costs = [self.jit_step(model, optimizer, self.X, self.Y, rows) for rows in idx]
         return np.asarray(costs)

@@ -6,10 +6,8 @@ import csv
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import chex
@@ -185,22 +183,12 @@ def test_killed_lambda_search_resumes_to_the_same_tables(fake_cifar_dir, tmp_pat
     """SIGKILL once the first phase checkpoint appears; the same command again resumes (finished
     phases read back, the interrupted one continued) and writes the uninterrupted search's
     tables and summary; with another flag it is refused."""
-    from conftest import ROOT
+    from conftest import run_killed, run_module
     reference, _ = search
     work = tmp_path / "killed"
     args = _search_args(work, fake_cifar_dir, *FULL, "--cpu_devices=1")
-    env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = work / "checkpoint_coarse.msgpack"
-    deadline = time.time() + 300
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert proc.returncode != 0, "the search ended before it could be interrupted"
+    run_killed(args, work / "checkpoint_coarse.msgpack")
     assert not (work / "results.json").exists()
-    from conftest import run_module
     again = run_module(args)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "coarse: resumed from" in again.stderr
