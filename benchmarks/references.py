@@ -301,7 +301,7 @@ def np_cnn(params, X, Y, idx, lr, momentum, wd, pad=2):
         for k in p:
             m[k] *= momentum
             m[k] += (1 - momentum) * g[k]
-            p[k] -= lr * (m[k] + wd * p[k]) if k[0] in "FW" else lr * m[k]
+            p[k] -= lr * (m[k] + wd * p[k])  # every parameter, as fman45_momentum
     return costs
 
 
