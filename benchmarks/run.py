@@ -7,7 +7,8 @@ Workloads (--only): a1, mlp, names, sweep, cnn, cnn_improved (see WORKLOADS). Fo
 start from the same parameters and follow the same minibatch index sequence; before anything is
 timed, each is checked to compute the same function (the per-step training costs of the first
 --check_steps steps agree to float32 tolerance). Then they are timed interleaved (J N T J N T ...;
-these machines drift) and medians are reported: seconds of the training loop (jaxdl's compile
+these machines drift) and medians are reported, with the [min-max] over the repeats beside
+them (a bimodal row shows as a wide range): seconds of the training loop (jaxdl's compile
 apart), achieved GFLOP/s from an analytic count of the matmul FLOPs, the fraction of a measured
 float32 matmul ceiling, and ratios. PyTorch is used when installed (`pip install torch==2.13.0`),
 else skipped with a note. The BN MLP and the CNNs also run as Flax NNX models (rows flax_nnx_loop:
@@ -448,7 +449,8 @@ def time_workload(name, X, Y, args, ceiling):
     print(f"\n{title}  ({flops / 1e9:.1f} GFLOP, floor {row['floor_seconds']:.2f} s; "
           f"jaxdl compile {compile_s:.2f} s)")
     for k in impls:
-        print(f"  {k:<18} {med[k]:8.3f} s  {row['gflops'][k]:6.1f} GFLOP/s "
+        spread = f" [{min(times[k]):.3f}-{max(times[k]):.3f}]" if len(times[k]) > 1 else ""
+        print(f"  {k:<18} {med[k]:8.3f} s{spread}  {row['gflops'][k]:6.1f} GFLOP/s "
               f"({100 * row['fraction_of_ceiling'][k]:4.1f} % of ceiling)"
               + (f"  jaxdl is {row['speedup_of_jaxdl'][k]:.1f}x faster" if k != "jaxdl" else ""))
     return row
