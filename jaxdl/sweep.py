@@ -20,6 +20,7 @@ one large GEMM X_b [W_1 ... W_m] instead of m small ones.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -220,8 +221,9 @@ def _resume(path, meta: dict, ts: TrainState, key_axis: int | None, m: int, targ
             mesh: Mesh, n_segments: int, name: str) -> tuple[TrainState, dict]:
     """(device state, history as lists of per-segment [m] arrays) from a checkpoint of this
     sweep; CheckpointMismatch for one of another sweep or one past n_segments."""
-    checkpoint_lib.check_identity(path, checkpoint_lib.read_meta(path), meta)
-    raw = checkpoint_lib.read_raw(path)["train_state"]
+    stored = checkpoint_lib.read_raw(path)  # once: the meta first, then the state
+    checkpoint_lib.check_identity(path, json.loads(stored["meta"]), meta)
+    raw = stored["train_state"]
     template = _host_state(ts, key_axis, m)
     try:
         state = flax.serialization.from_state_dict(template, raw["state"])
