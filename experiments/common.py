@@ -78,6 +78,23 @@ def define_cpu_devices_flag() -> None:
         "within float rounding). No effect on a GPU.", lower_bound=0)
 
 
+def define_seeds_flag() -> None:
+    """--seeds (and --cpu_devices), for the studies that train runs: each run at seeds --seed,
+    --seed + 1, ..., trained as one vmapped program whose seeds are sharded over the devices."""
+    flags.DEFINE_integer(
+        "seeds", 1, "Seeds per run (--seed, --seed + 1, ...): several train as one vmapped "
+        "program, the seed as member axis; results.json keeps each seed's metrics and their mean, "
+        "std, min, max and n.", lower_bound=1)
+    if "cpu_devices" not in FLAGS:
+        define_cpu_devices_flag()
+
+
+def seed_values(cfg: Any) -> list[int]:
+    """The seeds of a study's runs: cfg.seed, cfg.seed + 1, ... (cfg.seeds of them)."""
+    from jaxdl import seeds
+    return seeds.seed_values(cfg.seed, cfg.seeds)
+
+
 def cpu_devices(requested: int) -> int:
     """The CPU device count --cpu_devices asks for: `requested`, or for 0 one per core this
     process may use (1 where XLA_FLAGS already sets the device count, which then applies)."""

@@ -51,17 +51,28 @@ def curves(history: Sequence[dict], keys: Sequence[str], path, *, x: str = "epoc
     return save(fig, path)
 
 
-def curve_panels(history: Sequence[dict], path, *, x: str = "epoch", title: str = "",
-                 panels: Sequence[str] = ("cost", "loss", "accuracy"),
+def curve_panels(history: Sequence[dict] | Sequence[Sequence[dict]], path, *, x: str = "epoch",
+                 title: str = "", panels: Sequence[str] = ("cost", "loss", "accuracy"),
                  splits: Sequence[str] = ("train", "val")) -> Path:
-    """Side-by-side panels (cost, loss, accuracy), train and val in each, as in the sheets' figures."""
+    """Side-by-side panels (cost, loss, accuracy), train and val in each, as in the sheets' figures.
+
+    `history` is one run's list of evaluations, or a list of such lists (one per seed, evaluated
+    at the same steps): then each line is the mean over the seeds, in a band from their min to
+    their max."""
+    histories = [history] if isinstance(history[0], dict) else list(history)
     fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
-    xs = [h[x] for h in history]
+    xs = [h[x] for h in histories[0]]
     for ax, panel in zip(np.atleast_1d(axes), panels):
         for split in splits:
             key = f"{split}_{panel}"
-            if key in history[0]:
-                ax.plot(xs, [h[key] for h in history], label=split)
+            if key in histories[0][0]:
+                values = np.array([[h[key] for h in hist] for hist in histories], np.float64)
+                label = split if len(histories) == 1 else f"{split} (mean, min-max of " \
+                    f"{len(histories)} seeds)"
+                (line,) = ax.plot(xs, values.mean(0), label=label)
+                if len(histories) > 1:
+                    ax.fill_between(xs, values.min(0), values.max(0), color=line.get_color(),
+                                    alpha=0.25, linewidth=0)
         ax.set_xlabel("update step" if x == "step" else x)
         ax.set_title(panel)
         ax.grid(alpha=0.3)

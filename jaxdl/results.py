@@ -2,7 +2,9 @@
 
 results.json: {"experiment", "jax_version", "backend", "device_count", "wall_seconds", "flags",
 "runs": [{"name", "config", "metrics": {"train_accuracy", "val_accuracy", "test_accuracy", ...}}]}
-Accuracies are fractions in [0, 1]; metrics that do not apply are left out.
+Accuracies are fractions in [0, 1]; metrics that do not apply are left out. A run made at several
+seeds (`seeded_run`) adds "seeds", "per_seed" (each seed's metrics) and "summary" ({mean, std, min,
+max, n} per numeric metric), and its "metrics" are the means over the seeds.
 """
 
 from __future__ import annotations
@@ -68,6 +70,62 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _mean(values: list) -> Any:
+    """The mean over seeds of one metric: numbers averaged, flags any(), dicts key by key, lists
+    (of numbers, e.g. a confusion matrix) element by element; anything else is left out (None)."""
+    if all(_is_number(v) for v in values):
+        return float(np.mean(values))
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        return bool(any(values))
+    if all(isinstance(v, dict) for v in values):
+        keys = [k for k in values[0] if all(k in v for v in values)]
+        return {k: _mean([v[k] for v in values]) for k in keys}
+    if all(isinstance(v, (list, tuple)) for v in values):
+        try:
+            return np.mean(np.asarray(values, np.float64), axis=0).tolist()
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def summarize(per_seed: list[dict]) -> dict:
+    """{metric: {mean, std, min, max, n}} over the seeds for every numeric metric; std is the
+    sample standard deviation (ddof 1; 0 for one seed)."""
+    out = {}
+    for k in per_seed[0]:
+        values = [m.get(k) for m in per_seed]
+        if all(_is_number(v) for v in values):
+            a = np.asarray(values, np.float64)
+            out[k] = {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                      "min": float(a.min()), "max": float(a.max()), "n": len(a)}
+    return out
+
+
+def seeded_run(name: str, config: dict, seeds: list[int], per_seed: list[dict]) -> dict:
+    """A results.json run made at several seeds: "metrics" the mean over seeds (`_mean`), plus
+    "seeds", "per_seed" and "summary" (`summarize`). One seed gives its own metrics unchanged."""
+    if len(per_seed) != len(seeds):
+        raise ValueError(f"{len(per_seed)} metric dicts for {len(seeds)} seeds")
+    keys = [k for k in per_seed[0] if all(k in m for m in per_seed)]
+    metrics = (dict(per_seed[0]) if len(per_seed) == 1 else
+               {k: v for k in keys if (v := _mean([m[k] for m in per_seed])) is not None})
+    return {"name": name, "config": config, "metrics": metrics, "seeds": list(seeds),
+            "per_seed": per_seed, "summary": summarize(per_seed)}
+
+
+def format_summary(run: dict, metric: str, scale: float = 100.0, unit: str = " %") -> str:
+    """A run's metric as text: "38.12 %" for one seed, "38.12 +- 0.31 % (n=5)" for several."""
+    stats = run.get("summary", {}).get(metric)
+    if stats is None or stats["n"] == 1:
+        return f"{scale * run['metrics'][metric]:.2f}{unit}"
+    return (f"{scale * stats['mean']:.2f} +- {scale * stats['std']:.2f}{unit} "
+            f"(n={stats['n']})")
+
+
 def differences(old: dict, new: dict, ignore: Iterable[str] = ()) -> list[str]:
     """The keys (nested ones as a.b) whose values differ between two settings dicts, compared as
     JSON (tuples equal lists), each as "key: old -> new"; a key one side lacks shows as
@@ -110,6 +168,16 @@ def write_csv(path: str | os.PathLike, rows: Iterable[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
+
+
+def write_histories(path: str | os.PathLike, histories: list[list[dict]],
+                    seeds: list[int]) -> None:
+    """One run's history as CSV: one seed as `write_csv` writes it; several with a first column
+    "seed" (each seed's evaluations in turn)."""
+    if len(histories) == 1:
+        write_csv(path, histories[0])
+    else:
+        write_csv(path, [{"seed": s, **h} for s, hist in zip(seeds, histories) for h in hist])
 
 
 def best_run(path: str | os.PathLike, metric: str) -> str:

@@ -18,9 +18,12 @@ def fake_dir(fake_cifar_dir):
 
 
 def test_a1_linear_end_to_end(fake_dir, tmp_path):
+    """Two runs at two seeds each (one vmapped program per run), then one of those runs made
+    alone at one of those seeds: its numbers are that seed's among the others (run identity)."""
     out = tmp_path / "a1"
     proc = _run(["experiments.a1_linear", f"--workdir={out}", f"--data_dir={fake_dir}",
-                 "--n_epochs=3", "--n_batch=20", "--lams=0,0.1", "--etas=0.01,0.01"])
+                 "--n_epochs=3", "--n_batch=20", "--lams=0,0.1", "--etas=0.01,0.01",
+                 "--seeds=2"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
     assert res["experiment"] == "a1_linear" and res["backend"] == "cpu"  # run_module's platform
@@ -28,15 +31,35 @@ def test_a1_linear_end_to_end(fake_dir, tmp_path):
     assert res["flags"]["n_epochs"] == 3 and res["flags"]["grad"] == "manual"
     assert [r["name"] for r in res["runs"]] == ["lam0_eta0.01", "lam0.1_eta0.01"]
     for run in res["runs"]:
+        assert run["seeds"] == [0, 1] and len(run["per_seed"]) == 2
+        accs = [m["test_accuracy"] for m in run["per_seed"]]
+        stats = run["summary"]["test_accuracy"]
+        assert stats["n"] == 2 and stats["mean"] == pytest.approx(sum(accs) / 2)
+        assert stats["min"] == min(accs) and stats["max"] == max(accs)
+        assert run["metrics"]["test_accuracy"] == pytest.approx(stats["mean"])
+        assert run["per_seed"][0]["val_cost"] != run["per_seed"][1]["val_cost"]  # other keys
         # the fake classes are well separated: even 3 epochs learn them (chance 10 %; every split
-        # >= 50 %, test measured at 100 %)
-        for split in ("train", "val", "test"):
-            assert run["metrics"][f"{split}_accuracy"] >= 0.5, (run["name"], split)
+        # of every seed >= 50 %, test measured at 100 %)
+        for m in run["per_seed"]:
+            for split in ("train", "val", "test"):
+                assert m[f"{split}_accuracy"] >= 0.5, (run["name"], split)
         for prefix in ("history", "curves", "templates"):
             suffix = "csv" if prefix == "history" else "png"
             path = out / f"{prefix}_{run['name']}.{suffix}"
             assert path.stat().st_size > 100, path
-    assert len((out / "history_lam0_eta0.01.csv").read_text().splitlines()) == 1 + 3
+    lines = (out / "history_lam0_eta0.01.csv").read_text().splitlines()
+    assert lines[0].startswith("seed,") and len(lines) == 1 + 2 * 3
+
+    alone = tmp_path / "alone"
+    proc = _run(["experiments.a1_linear", f"--workdir={alone}", f"--data_dir={fake_dir}",
+                 "--n_epochs=3", "--n_batch=20", "--lams=0.1", "--etas=0.01", "--seed=1"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((alone / "results.json").read_text())["runs"][0]
+    among = res["runs"][1]["per_seed"][1]
+    for k in ("train_cost", "val_cost", "test_cost", "test_accuracy", "train_cost_epoch1"):
+        # seeds vmapped may batch a product differently from the run alone: float rounding only
+        assert run["metrics"][k] == pytest.approx(among[k], rel=1e-5), k
+    assert len((alone / "history_lam0.1_eta0.01.csv").read_text().splitlines()) == 1 + 3
 
 
 def test_a1_linear_compilation_cache(fake_dir, tmp_path):
