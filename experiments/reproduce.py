@@ -9,7 +9,10 @@ one after another; a study that fails or is not selected leaves its rows marked 
 the reason. A study whose results.json already exists, made with the flags this invocation would
 pass, is not run again (delete the folder, or pass --rerun, to redo it), so an interrupted
 reproduction resumes where it stopped; one made with other flags runs again, afresh (--restart),
-and the report says which flags changed. Each study's wall
+and the report says which flags changed. A study given seeds (`Study.seeds`: 5 in the full
+profile for every row whose bound lies within seed noise of its value, issue 15) trains them as one
+vmapped program (--seeds N); its rows show mean +- std (n), judge the mean, and place the
+reference number in the seeds' distribution (z-score, within mean +- 2 std). Each study's wall
 time is kept in <workdir>/studies.json, so the report of a resumed reproduction still gives every
 study's time and their total.
 Writes <workdir>/REPORT.md and a self-contained <workdir>/report.html (figures embedded).
@@ -30,7 +33,7 @@ from typing import NamedTuple
 from absl import app, flags, logging
 
 from jaxdl import report, results
-from jaxdl.report import Ref
+from jaxdl.report import Ref, Seeds
 
 flags.DEFINE_enum("profile", "quick", ["quick", "full"], "quick: minutes on a CPU; full: the "
                   "sheets' settings and the seeds' protocols.")
@@ -51,6 +54,14 @@ class Study(NamedTuple):
     figures: list[str]  # file names (in the study's workdir) to show in the report
     what: str
     bounds_hold_quick: bool = False  # its bounds apply at the quick settings too (gradient checks)
+    seeds: tuple[int, int] = (1, 1)  # --seeds in the (quick, full) profiles; 1: the flag not passed
+
+
+def study_args(study: Study, profile: str) -> list[str]:
+    """The study's flags in a profile, --seeds=N added where it gives more than one seed."""
+    n = study.seeds[0 if profile == "quick" else 1]
+    return [*(study.quick if profile == "quick" else study.full), *([f"--seeds={n}"] if n > 1
+                                                                      else [])]
 
 
 STUDIES = [
@@ -58,12 +69,12 @@ STUDIES = [
           [], "DD2424 Assignment 1 gradient check, float64 (batch sizes 1, 2, 20; lambda 0, 0.1)"),
     Study("a1_linear", "experiments.a1_linear", [], [],
           ["curves_lam0_eta0.001.png", "templates_lam0_eta0.001.png",
-           "templates_lam1_eta0.001.png"], "DD2424 A1: the sheet's four runs"),
+           "templates_lam1_eta0.001.png"], "DD2424 A1: the sheet's four runs", seeds=(2, 5)),
     Study("a1_bonus", "experiments.a1_bonus",
           ["--n_epochs=5", "--grid_lams=0,0.01,0.1", "--grid_etas=0.001,0.01",
            "--grid_batches=100", "--decay_epochs=2", "--decay_n_epochs=6"], [],
           ["mbce_vs_ce.png", "curves_e_softmax_ce.png", "curves_e_mbce.png"],
-          "DD2424 A1 bonus: all data, flips, grid, step decay, MBCE"),
+          "DD2424 A1 bonus: all data, flips, grid, step decay, MBCE", seeds=(1, 5)),
     Study("gradcheck_mlp", "experiments.gradcheck",
           ["--model=mlp", "--hidden=50,50", "--bn", "--batch_sizes=4", "--lams=0,0.005"],
           ["--model=mlp", "--hidden=50,30,20,20,10,10,10,10", "--bn", "--batch_sizes=10",
@@ -71,25 +82,26 @@ STUDIES = [
           "k-layer BN MLP gradient check, float64 (DD2424 Assignment 3, Exercise 1)",
           bounds_hold_quick=True),
     Study("a2_two_layer", "experiments.a2_two_layer", [], [],
-          ["curves_ex3.png", "curves_ex4.png"], "DD2424 A2 Ex 3 and Ex 4"),
+          ["curves_ex3.png", "curves_ex4.png"], "DD2424 A2 Ex 3 and Ex 4", seeds=(1, 5)),
     Study("a3_kbn", "experiments.a3_kbn", ["--n_s=225", "--n_cycles=1"], [],
           ["loss_3layer.png", "loss_9layer.png", "loss_sigma0.0001.png"],
-          "DD2424 A3: 3- and 9-layer nets, BN on/off, init sensitivity"),
+          "DD2424 A3: 3- and 9-layer nets, BN on/off, init sensitivity", seeds=(1, 5)),
     Study("names_convnet", "experiments.names_convnet",
           ["--n_updates=2000", "--balance=none,undersample"],
           ["--n_updates=50000", "--balance=none,undersample,weighted"],
           ["curves_undersample_n20k5_n20k3.png", "confusion_none_n20k5_n20k3.png",
            "confusion_undersample_n20k5_n20k3.png"],
-          "DD2424 A3 option 2: surname ConvNet with/without compensation"),
+          "DD2424 A3 option 2: surname ConvNet with/without compensation", seeds=(1, 5)),
     Study("names_best", "experiments.names_convnet",
           ["--n_updates=1000", "--n1=100", "--n2=100", "--balance=weighted"],
           ["--n_updates=12500", "--n1=100", "--n2=100", "--balance=weighted"],
-          ["confusion_weighted_n100k5_n100k3.png"], "surname ConvNet, a wider net"),
+          ["confusion_weighted_n100k5_n100k3.png"], "surname ConvNet, a wider net",
+          seeds=(1, 5)),
     Study("cnn_mnist", "experiments.cnn", ["--dataset=mnist", "--iterations=500"],
           ["--dataset=mnist"], ["filters.png", "misclassified.png", "confusion.png"],
-          "FMAN45 MNIST starter CNN"),
+          "FMAN45 MNIST starter CNN", seeds=(1, 5)),
     Study("cnn_cifar10", "experiments.cnn", ["--dataset=cifar10", "--iterations=500"],
-          ["--dataset=cifar10"], ["confusion.png"], "FMAN45 CIFAR-10 starter CNN"),
+          ["--dataset=cifar10"], ["confusion.png"], "FMAN45 CIFAR-10 starter CNN", seeds=(1, 5)),
     Study("cnn_improved", "experiments.cnn", ["--dataset=cifar10", "--arch=improved",
                                               "--epochs=1", "--widths=16,32,64"],
           ["--dataset=cifar10", "--arch=improved"], ["filters.png", "confusion.png"],
@@ -105,29 +117,60 @@ STUDIES = [
 ]
 
 
+def _per_seed(run: dict, metric: str, scale: float) -> Seeds | float | None:
+    """A results.json run's metric: its seeds' values (`Seeds`) when it was made at several
+    seeds (seeds without the metric, e.g. diverged, left out), else its one value."""
+    if len(run.get("per_seed", [])) > 1:
+        return Seeds(scale * m[metric] for m in run["per_seed"]
+                     if m.get(metric) is not None) or None
+    v = run["metrics"].get(metric)
+    return None if v is None else scale * v
+
+
 def _run_metric(name: str, metric: str, scale: float = 100.0):
+    """The metric of the run called `name` (per seed where it has several)."""
     def get(res):
         for r in res["runs"]:
             if r["name"] == name:
-                v = r["metrics"].get(metric)
-                return None if v is None else scale * v
+                return _per_seed(r, metric, scale)
         return None
     return get
 
 
 def _runs_metric(prefix: str, metric: str, scale: float = 100.0, suffix: str = ""):
+    """The metric of every run named prefix...suffix: one run's seeds (`Seeds`), or a plain
+    list of the values of several runs (each run's seeds in turn)."""
     def get(res):
-        vals = [scale * r["metrics"][metric] for r in res["runs"]
-                if r["name"].startswith(prefix) and r["name"].endswith(suffix)
-                and r["metrics"].get(metric) is not None]
+        found = [v for r in res["runs"] if r["name"].startswith(prefix)
+                 and r["name"].endswith(suffix) and (v := _per_seed(r, metric, scale)) is not None]
+        if len(found) == 1 and isinstance(found[0], Seeds):
+            return found[0]
+        vals = [x for v in found for x in (v if isinstance(v, list) else [v])]
         return vals or None
     return get
 
 
 def _summary(key: str, scale: float = 100.0):
+    """A results.json summary value; its seeds' values (`Seeds`) where the study made it at
+    several seeds and kept them as summary[<key>_per_seed]."""
     def get(res):
-        v = res.get("summary", {}).get(key)
+        summary = res.get("summary", {})
+        per_seed = summary.get(f"{key}_per_seed")
+        if per_seed is not None and len(per_seed) > 1:
+            return Seeds(scale * v for v in per_seed if v is not None) or None
+        v = summary.get(key)
         return None if v is None else scale * v
+    return get
+
+
+def _seed_runs(prefix: str, metric: str, scale: float = 100.0):
+    """The metric of runs named prefix<seed>, one run per seed (lambda_search's final nets), as
+    `Seeds`; diverged runs are left out, as the study's own summary leaves them out."""
+    def get(res):
+        vals = Seeds(scale * r["metrics"][metric] for r in res["runs"]
+                     if r["name"].startswith(prefix) and not r["metrics"].get("diverged")
+                     and r["metrics"].get(metric) is not None)
+        return vals if len(vals) > 1 else (vals[0] if vals else None)
     return get
 
 
@@ -145,26 +188,27 @@ REFERENCES = [
     Ref("gradcheck_linear", "max rel. error, manual vs autodiff (W, b)", "-", "<= 1e-10",
         _max_metric("max_rel_error_manual_vs_autodiff"), lambda v: v <= 1e-10, ""),
     Ref("a1_linear", "test acc., lambda=0, eta=.1", "García Sanz 2020: 29.30", "27-31",
-        _run_metric("lam0_eta0.1", "test_accuracy"), lambda v: 27 <= v <= 31),
+        _run_metric("lam0_eta0.1", "test_accuracy"), lambda v: 27 <= v <= 31,
+        ref_value=29.30),
     Ref("a1_linear", "test acc., lambda=0, eta=.001", "sheet: 38.83; García Sanz 2020: 39.27",
         ">= 38.4 (band 38.4-39.3)", _run_metric("lam0_eta0.001", "test_accuracy"),
-        lambda v: v >= 38.4),
+        lambda v: v >= 38.4, ref_value=38.83),
     Ref("a1_linear", "test acc., lambda=.1, eta=.001", "García Sanz 2020: 39.59",
         ">= 38.8 (band 38.8-39.6)", _run_metric("lam0.1_eta0.001", "test_accuracy"),
-        lambda v: v >= 38.8),
+        lambda v: v >= 38.8, ref_value=39.59),
     Ref("a1_linear", "test acc., lambda=1, eta=.001", "García Sanz 2020: 38.01",
         ">= 36.7 (band 36.7-37.6)", _run_metric("lam1_eta0.001", "test_accuracy"),
-        lambda v: v >= 36.7),
+        lambda v: v >= 36.7, ref_value=38.01),
     Ref("a1_linear", "training cost after epoch 1 (lambda=0, eta=.001)",
         "sheet: 1.981428 (Matlab rng(400))", "RNG-dependent: informational",
-        _run_metric("lam0_eta0.001", "train_cost_epoch1", 1.0), None, ""),
+        _run_metric("lam0_eta0.001", "train_cost_epoch1", 1.0), None, "", ref_value=1.981428),
     Ref("a1_bonus", "best one-layer classifier, test acc. (best by val.)",
         "Banaei 2022: ~43 (step decay)", ">= 42 (public 40.6-42)",
-        _summary("best_by_val_test_accuracy"), lambda v: v >= 42),
+        _summary("best_by_val_test_accuracy"), lambda v: v >= 42, ref_value=43.0),
     Ref("a1_bonus", "softmax CE, test acc. (study e)", "Banaei 2022: 32 (CE) vs 33 (MBCE)",
-        "informational", _runs_metric("e_softmax_ce", "test_accuracy"), None),
+        "informational", _runs_metric("e_softmax_ce", "test_accuracy"), None, ref_value=32.0),
     Ref("a1_bonus", "MBCE, test acc. (study e)", "ttperr 2024: 37.31", "informational",
-        _runs_metric("e_mbce", "test_accuracy"), None),
+        _runs_metric("e_mbce", "test_accuracy"), None, ref_value=37.31),
     Ref("gradcheck_mlp", "max rel. error, manual vs autodiff (all layers)", "-", "<= 1e-9",
         _max_metric("max_rel_error_manual_vs_autodiff"), lambda v: v <= 1e-9, ""),
     Ref("gradcheck_mlp", "max rel. error, manual vs kink-free centred (Richardson)",
@@ -174,41 +218,48 @@ REFERENCES = [
         "informational (kinks and BN truncation)",
         _max_metric("max_rel_error_manual_vs_centred"), None, ""),
     Ref("a2_two_layer", "Ex 3 test acc. (n_s 500, 1 cycle)", "sheet: 45.85", "45.5-46.5",
-        _run_metric("ex3", "test_accuracy"), lambda v: 45.5 <= v <= 46.5),
+        _run_metric("ex3", "test_accuracy"), lambda v: 45.5 <= v <= 46.5, ref_value=45.85),
     Ref("a2_two_layer", "Ex 4 test acc. (n_s 800, 3 cycles)", "sheet: 47.47", "46.5-48.5",
-        _run_metric("ex4", "test_accuracy"), lambda v: 46.5 <= v <= 48.5),
+        _run_metric("ex4", "test_accuracy"), lambda v: 46.5 <= v <= 48.5, ref_value=47.47),
     Ref("a3_kbn", "3-layer [50,50] without BN, test acc.", "sheet: ~52", ">= 52",
-        _run_metric("3layer_bnoff", "test_accuracy"), lambda v: v >= 52),
+        _run_metric("3layer_bnoff", "test_accuracy"), lambda v: v >= 52, ref_value=52.0),
     Ref("a3_kbn", "3-layer [50,50] with BN, test acc.", "sheet: ~53.5", ">= 53.5",
-        _run_metric("3layer_bnon", "test_accuracy"), lambda v: v >= 53.5),
+        _run_metric("3layer_bnon", "test_accuracy"), lambda v: v >= 53.5, ref_value=53.5),
     Ref("a3_kbn", "9-layer with BN, test acc.", "Straathof 2019: 47.61", ">= 51 (band 51.0-52.5)",
-        _run_metric("9layer_bnon", "test_accuracy"), lambda v: v >= 51),
+        _run_metric("9layer_bnon", "test_accuracy"), lambda v: v >= 51, ref_value=47.61),
     Ref("a3_kbn", "9-layer without BN, test acc.", "-", "reported (band 42-49)",
         _run_metric("9layer_bnoff", "test_accuracy"), None),
     Ref("a3_kbn", "sensitivity sigma=1e-1 / 1e-3 / 1e-4 with BN, test acc.", "-",
-        ">= 48 each (mean +- std of the 3 shown)", _runs_metric("sigma", "test_accuracy", suffix="_bnon"),
-        None),
+        ">= 48 each (mean +- std over the 3 runs, each run's seeds in turn)",
+        _runs_metric("sigma", "test_accuracy", suffix="_bnon"), None),
     Ref("a3_kbn", "sensitivity sigma=1e-4 without BN, test acc.", "collapse (10 %)",
         "collapse shown", _run_metric("sigma0.0001_bnoff", "test_accuracy"), None),
     Ref("names_convnet", "val acc. without compensation (balanced val set)", "public ~40",
-        "reported", _run_metric("none_n20k5_n20k3", "val_accuracy"), None),
-    Ref("names_convnet", "val acc. with undersampling", "Herrera Sarrias 2019: 52.38 (best)", ">= 50",
-        _run_metric("undersample_n20k5_n20k3", "val_accuracy"), lambda v: v >= 50),
+        "reported", _run_metric("none_n20k5_n20k3", "val_accuracy"), None, ref_value=40.0),
+    Ref("names_convnet", "val acc. with undersampling (final)",
+        "Herrera Sarrias 2019: 50.00 final (52.38 best)", ">= 50",
+        _run_metric("undersample_n20k5_n20k3", "val_accuracy"), lambda v: v >= 50,
+        ref_value=50.0),
+    Ref("names_convnet", "val acc. with undersampling, best during training (beside the final)",
+        "Herrera Sarrias 2019: 52.38 (best)", "informational",
+        _run_metric("undersample_n20k5_n20k3", "best_val_accuracy"), None, ref_value=52.38),
     Ref("names_convnet", "val acc. with class weights", "-", "reported",
         _run_metric("weighted_n20k5_n20k3", "val_accuracy"), None),
     Ref("names_best", "best net (n1 = n2 = 100), val acc.", "-", ">= 55",
         _run_metric("weighted_n100k5_n100k3", "val_accuracy"), lambda v: v >= 55),
     Ref("cnn_mnist", "MNIST starter test acc.", "Gaiceanu: 97.82", ">= 97.8",
-        _run_metric("mnist_starter", "test_accuracy"), lambda v: v >= 97.8),
+        _run_metric("mnist_starter", "test_accuracy"), lambda v: v >= 97.8, ref_value=97.82),
     Ref("cnn_cifar10", "CIFAR-10 starter test acc.", "sheet: ~48; marcelattar 47.9",
-        "about 48", _run_metric("cifar10_starter", "test_accuracy"), None),
+        "about 48", _run_metric("cifar10_starter", "test_accuracy"), None, ref_value=48.0),
     Ref("cnn_improved", "improved CIFAR-10 CNN test acc.", "Gaiceanu: 55.93; public best 56.1",
-        ">= 65", _run_metric("cifar10_improved", "test_accuracy"), lambda v: v >= 65),
+        ">= 65", _run_metric("cifar10_improved", "test_accuracy"), lambda v: v >= 65,
+        ref_value=55.93),
     Ref("lambda_search_a2", "A2 final net, test acc. (mean over seeds)", "teacher ~52",
-        ">= 51.5 (band 51.1-52.6)", _summary("final_test_accuracy_mean"), lambda v: v >= 51.5),
+        ">= 51.5 (band 51.1-52.6)", _seed_runs("final_seed", "test_accuracy"),
+        lambda v: v >= 51.5, ref_value=52.0),
     Ref("lambda_search_a3", "A3 tuned 3-layer BN, test acc. (mean over seeds)",
         "Straathof 2019: 53.06 +- 0.27", ">= 53.5 (band 52.6-54.3)",
-        _summary("final_test_accuracy_mean"), lambda v: v >= 53.5),
+        _seed_runs("final_seed", "test_accuracy"), lambda v: v >= 53.5, ref_value=53.06),
 ]
 
 
@@ -236,8 +287,7 @@ def run_study(study: Study, workdir: Path, profile: str, data_dir: str | None,
     done with the same flags is skipped and keeps the record (`earlier`) of the invocation that
     ran it; one done with other flags runs again with --restart."""
     out = workdir / study.name
-    args = [sys.executable, "-m", study.module, f"--workdir={out}",
-            *(study.quick if profile == "quick" else study.full)]
+    args = [sys.executable, "-m", study.module, f"--workdir={out}", *study_args(study, profile)]
     if data_dir:
         args.append(f"--data_dir={data_dir}")
     why = ""
@@ -278,6 +328,12 @@ def build_rows(workdir: Path, status: dict, profile: str = "full") -> list[dict]
     return report.build_rows(workdir, REFERENCES, status, shortened)
 
 
+COLUMNS_NOTE = ("ours: mean +- std (n) over a run's seeds where it has several; met judges the "
+                "mean against the bound. z of ref.: (reference - mean) / std of our seeds; "
+                "consistent: the reference within mean +- 2 std (blank: one seed, a reference "
+                "that is not one number, or shortened settings).")
+
+
 def write_report(workdir: Path, rows: list[dict], status: dict, profile: str, total: float):
     import jax
 
@@ -286,9 +342,11 @@ def write_report(workdir: Path, rows: list[dict], status: dict, profile: str, to
             f"jax {jax.__version__}, backend {jax.default_backend()}, "
             f"{jax.device_count()} device(s): {jax.devices()[0].device_kind}; "
             f"studies' wall time {study_total:.0f} s in all (this invocation {total:.0f} s).\n\n")
-    md = [head, "| study | what | reference | band / bound | ours | met |\n|---|---|---|---|---|---|\n"]
+    md = [head, COLUMNS_NOTE + "\n\n",
+          "| study | what | reference | band / bound | ours | z of ref. | consistent | met |\n"
+          "|---|---|---|---|---|---|---|---|\n"]
     md += [f"| {r['study']} | {r['what']} | {r['reference']} | {r['band']} | {r['ours']} | "
-           f"{r['met']} |\n" for r in rows]
+           f"{r['z']} | {r['consistent']} | {r['met']} |\n" for r in rows]
     md.append("\n## Studies\n\n| study | what | status | seconds |\n|---|---|---|---|\n")
     for s in STUDIES:
         st = status.get(s.name, {"status": "not run", "seconds": None, "reason": "not selected"})
@@ -310,11 +368,14 @@ def write_report(workdir: Path, rows: list[dict], status: dict, profile: str, to
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;"
              "font-size:13px}.NO{background:#fcc}.yes{background:#cfc}</style>",
              f"<h1>jaxdl reproduction report ({profile})</h1><p>{cell(head.splitlines()[2])}</p>",
-             "<table><tr><th>study<th>what<th>reference<th>band<th>ours<th>met</tr>"]
+             f"<p>{cell(COLUMNS_NOTE)}</p>",
+             "<table><tr><th>study<th>what<th>reference<th>band<th>ours<th>z of ref."
+             "<th>consistent<th>met</tr>"]
     for r in rows:
         parts.append("<tr>" + "".join(f"<td>{cell(r[k])}" for k in
-                                      ("study", "what", "reference", "band", "ours"))
-                     + f"<td class='{cell(r['met'])}'>{cell(r['met'])}</tr>")
+                                      ("study", "what", "reference", "band", "ours", "z",
+                                       "consistent"))
+                     + f"<td class='{cell(r['met'].split()[0])}'>{cell(r['met'])}</tr>")
     parts.append("</table><h2>Figures</h2>")
     for study, f in figs:
         data = base64.b64encode((workdir / study / f).read_bytes()).decode()
