@@ -5,12 +5,15 @@ Default: the sheet's study, k1=5, n1=20, k2=3, n2=20, batch 100, momentum SGD et
 undersampling); every 500 updates the validation loss, accuracy and K x K confusion matrix.
 
     python -m experiments.names_convnet --workdir runs/names --balance none,undersample,weighted
-    # measured (seed 0, final val accuracy; balanced val, so = mean per-class accuracy):
+    # measured (seed 0 with the earlier key fold_in(seed, position), so not these runs' keys;
+    # final val accuracy; balanced val, so = mean per-class accuracy):
     #   20 000 updates: none 33.7 %, undersample 46.4 %, weighted 46.0 %
     #   --n_updates 50000: none 36.5 %, undersample 50.8 %, weighted 49.2 %
     # (references: about 40 % / 50-52 %; Herrera Sarrias 2019: 52.38 % best with undersampling)
     python -m experiments.names_convnet --workdir runs/names_best --n1 100 --n2 100 \
         --balance weighted --n_updates 12500     # the best net measured: 55.95 %
+    python -m experiments.names_convnet --workdir runs/names5 --seeds 5 --n_updates 50000 \
+        --balance none,undersample,weighted      # mean +- std over seeds 0-4 (not yet measured)
 
 Writes results.json (with per-class accuracies), history_<run>.csv, confusion_<run>.json (every
 evaluation), curves_<run>.png, confusion_<run>.png, and checkpoints final_<run>.msgpack /
