@@ -5,16 +5,30 @@ Default: the sheet's study, k1=5, n1=20, k2=3, n2=20, batch 100, momentum SGD et
 undersampling); every 500 updates the validation loss, accuracy and K x K confusion matrix.
 
     python -m experiments.names_convnet --workdir runs/names --balance none,undersample,weighted
-    # measured (seed 0, final val accuracy; balanced val, so = mean per-class accuracy):
+    # measured (seed 0 with the earlier key fold_in(seed, position), so not these runs' keys;
+    # final val accuracy; balanced val, so = mean per-class accuracy):
     #   20 000 updates: none 33.7 %, undersample 46.4 %, weighted 46.0 %
     #   --n_updates 50000: none 36.5 %, undersample 50.8 %, weighted 49.2 %
     # (references: about 40 % / 50-52 %; Herrera Sarrias 2019: 52.38 % best with undersampling)
     python -m experiments.names_convnet --workdir runs/names_best --n1 100 --n2 100 \
         --balance weighted --n_updates 12500     # the best net measured: 55.95 %
+    python -m experiments.names_convnet --workdir runs/names5 --seeds 5 --n_updates 50000 \
+        --balance none,undersample,weighted      # mean +- std over seeds 0-4 (not yet measured)
 
 Writes results.json (with per-class accuracies), history_<run>.csv, confusion_<run>.json (every
 evaluation), curves_<run>.png, confusion_<run>.png, and checkpoints final_<run>.msgpack /
 best_<run>.msgpack (best validation accuracy) for `python -m experiments.names_predict`.
+
+A run's key is run_key(--seed, its name): a run gives the same numbers alone or among others.
+With --seeds N each run trains at N seeds as one vmapped program (`jaxdl.seeds.fit_seeds`):
+results.json gives each seed's metrics ("per_seed") and their mean +- std ("summary", "metrics" =
+the means); the headline is the final val accuracy, with the best during training beside it.
+history_<run>.csv gets a seed column, curves_<run>.png the mean in a min-max band,
+confusion_<run>.png the mean of the seeds' final matrices, confusion_<run>.json each seed's final
+matrix (the per-evaluation matrices and best_<run>.msgpack need a host hook per evaluation, which
+the vmapped program has not: best_val_accuracy / best_step come from each seed's history, without
+per-class values), and final_<run>_seed<s>.msgpack each seed's net (names_predict
+--run <run>_seed<s> --checkpoint final).
 """
 
 from __future__ import annotations
@@ -31,7 +45,7 @@ import optax
 from absl import flags, logging
 
 from experiments import common
-from jaxdl import checkpoint, metrics, plots, results, samplers, train
+from jaxdl import checkpoint, metrics, plots, results, samplers, seeds, train
 from jaxdl.data import names as names_data
 from jaxdl.layers import losses
 from jaxdl.models import names as names_model
@@ -63,6 +77,7 @@ flags.register_validator(
 flags.register_multi_flags_validator(
     ["n_updates", "eval_every"], lambda f: f["n_updates"] >= f["eval_every"],
     "--n_updates must be at least --eval_every")
+common.define_seeds_flag()
 
 FLAGS = flags.FLAGS
 
@@ -85,12 +100,15 @@ class Config:
     balance: tuple[str, ...]
     seed: int
     grad: str
+    seeds: int
+    cpu_devices: int
 
 
 def config() -> Config:
     return Config(FLAGS.n1, FLAGS.k1, FLAGS.n2, FLAGS.k2, FLAGS.conv1, FLAGS.conv2, FLAGS.n_batch,
                   FLAGS.eta, FLAGS.rho, FLAGS.lam, FLAGS.n_updates, FLAGS.eval_every,
-                  tuple(FLAGS.balance), FLAGS.seed, FLAGS.grad)
+                  tuple(FLAGS.balance), FLAGS.seed, FLAGS.grad, FLAGS.seeds,
+                  common.cpu_devices(FLAGS.cpu_devices))
 
 
 def saved_history(path: Path) -> list[dict]:
@@ -110,9 +128,70 @@ def best_evaluation(history: list[dict]) -> dict:
             "confusion": b["confusion"]}
 
 
+def best_during_training(history: list[dict]) -> tuple[float, int]:
+    """(val accuracy, step) of the first evaluation with the highest validation accuracy among
+    those whose numbers are all finite ((nan, 0) when there is none): the best during training,
+    chosen on validation data."""
+    evals = [h for h in history if all(np.isfinite(v) for v in h.values())]
+    if not evals:
+        return float("nan"), 0
+    b = max(evals, key=lambda h: h["val_accuracy"])  # max keeps the first of equals
+    return b["val_accuracy"], int(b["step"])
+
+
+def several_seeds(trainer: train.Trainer, hp: dict, seed_list: list[int], data: dict,
+                  n_epochs: int, *, name: str, mode: str, run_config: dict, meta: dict,
+                  ckpt: Path, identity: dict, val_confusion, class_names: list[str],
+                  workdir: Path) -> dict:
+    """One run at several seeds, trained as one vmapped program (`seeds.fit_seeds`, resumable
+    from `ckpt`): per seed the final validation confusion and its accuracies, the best during
+    training from the seed's history, final_<name>_seed<s>.msgpack; writes the run's history,
+    curves (mean in a min-max band) and confusions (each seed's final one; the figure their
+    mean). Returns its results.json entry (`results.seeded_run`)."""
+    t0 = time.perf_counter()
+    fits = seeds.fit_seeds(trainer, hp, seed_list, data, n_epochs, name=name, checkpoint=ckpt,
+                           identity=identity)
+    seconds = time.perf_counter() - t0
+    per_seed, confusions = [], []
+    for r in fits:
+        state = jax.device_get(r.state)
+        C = val_confusion(state)
+        last = r.history[-1]
+        best_acc, best_step = best_during_training(r.history)
+        per_seed.append({
+            "train_accuracy": last["train_accuracy"], "val_accuracy": last["val_accuracy"],
+            "val_balanced_accuracy": metrics.balanced_accuracy(C),
+            "train_loss": last["train_loss"], "val_loss": last["val_loss"],
+            "per_class_val_accuracy": dict(zip(class_names,
+                                               metrics.per_class_accuracy(C).tolist())),
+            "val_confusion": C.tolist(), "best_val_accuracy": best_acc, "best_step": best_step,
+            "n_updates": int(last["step"]), "diverged": r.diverged, "train_seconds": seconds})
+        confusions.append({"seed": r.seed, "step": int(last["step"]), "confusion": C.tolist()})
+        checkpoint.save(workdir / f"final_{name}_seed{r.seed}.msgpack", state, history=r.history,
+                        meta={**meta, "run": f"{name}_seed{r.seed}", "seed": r.seed,
+                              "step": int(last["step"])})
+    run = results.seeded_run(name, run_config, seed_list, per_seed)
+    n = len(seed_list)
+    logging.info("%s: val accuracy %s (best during training %s)", name,
+                 results.format_summary(run, "val_accuracy"),
+                 results.format_summary(run, "best_val_accuracy"))
+    histories = [r.history for r in fits]
+    results.write_histories(workdir / f"history_{name}.csv", histories, seed_list)
+    results.write_json(workdir / f"confusion_{name}.json", confusions)
+    plots.curve_panels(histories, workdir / f"curves_{name}.png", x="step",
+                       panels=("loss", "accuracy"),
+                       title=f"names ConvNet, balance={mode}, {n} seeds")
+    plots.confusion(np.mean([c["confusion"] for c in confusions], axis=0), class_names,
+                    workdir / f"confusion_{name}.png",
+                    title=f"validation, balance={mode}, mean of {n} seeds' final matrices, "
+                          f"{per_seed[0]['n_updates']} updates")
+    return run
+
+
 def main(argv):
     del argv
     cfg = config()
+    common.use_cpu_devices(cfg.cpu_devices)  # before JAX starts its backends
     workdir = common.workdir()
     t0 = time.perf_counter()
     data_set = names_data.load(FLAGS.data_dir)
@@ -144,8 +223,8 @@ def main(argv):
     # v = rho v + eta grad for the constant eta used here
     optimizer = lambda hp: optax.sgd(hp["eta"], momentum=cfg.rho)  # noqa: E731
     hp = train.as_hparams(lam=cfg.lam, eta=cfg.eta)
-    runs = []
-    for i, mode in enumerate(cfg.balance):
+    runs, seed_list = [], common.seed_values(cfg)
+    for mode in cfg.balance:
         name = f"{mode}_n{net.n1}k{net.k1}_n{net.n2}k{net.k2}"
         data = dict(base)
         if mode == "weighted":
@@ -158,6 +237,23 @@ def main(argv):
         meta = {"config": dataclasses.asdict(net), "alphabet": alphabet.chars,
                 "class_names": data_set.class_names, "run": name, "balance": mode}
         ckpt = common.checkpoint_path(workdir, f"checkpoint_{name}.msgpack")
+        run_config = {**dataclasses.asdict(net), "balance": mode, "eta": cfg.eta,
+                      "rho": cfg.rho, "lam": cfg.lam, "n_batch": cfg.n_batch,
+                      "updates_per_eval": per_eval}
+        # the key is run_key(seed, name) and the identity has no position: a run gives the same
+        # numbers alone or among others
+        identity = common.identity(cfg, exclude=("n_updates", "balance", "cpu_devices"),
+                                   balance=mode)
+        logging.info("%s: %d evaluations of %d updates (%d trainer epochs each), %d seed(s)",
+                     name, n_evals, per_eval, epochs_per_eval, len(seed_list))
+        if len(seed_list) > 1:
+            runs.append(several_seeds(trainer, hp, seed_list, data, n_evals * epochs_per_eval,
+                                      name=name, mode=mode, run_config=run_config, meta=meta,
+                                      ckpt=ckpt, identity=identity, val_confusion=val_confusion,
+                                      class_names=data_set.class_names, workdir=workdir))
+            results.write_results(workdir, "names_convnet", common.script_flags(__name__), runs,
+                                  wall_seconds=time.perf_counter() - t0)
+            continue
         # the best checkpoint is replaced only by a better evaluation than every earlier one,
         # those of an interrupted run included (its history is in the checkpoint it resumes)
         best = {"val_accuracy": max((h["val_accuracy"] for h in saved_history(ckpt)),
@@ -172,15 +268,11 @@ def main(argv):
                 checkpoint.save(workdir / f"best_{name}.msgpack", jax.device_get(ts),
                                 meta={**meta, "step": int(m["step"])})
 
-        key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i)
-        logging.info("%s: %d evaluations of %d updates (%d trainer epochs each)", name, n_evals,
-                     per_eval, epochs_per_eval)
         # resumable: a run killed mid-way, or run again with more updates, continues from
         # checkpoint_<run>.msgpack
-        fit = train.fit(trainer, hp, key, data, n_evals * epochs_per_eval, name=name,
-                        on_segment=on_segment, checkpoint=ckpt,
-                        identity=common.identity(cfg, exclude=("n_updates", "balance"),
-                                                 balance=mode, run_index=i))
+        fit = train.fit(trainer, hp, seeds.run_key(cfg.seed, name), data,
+                        n_evals * epochs_per_eval, name=name, on_segment=on_segment,
+                        checkpoint=ckpt, identity=identity)
         checkpoint.save(workdir / f"final_{name}.msgpack", fit.state, history=fit.history,
                         meta={**meta, "step": int(fit.state.step)})
         confusions = [{"step": int(h["step"]), "confusion": h["confusion"]}
@@ -202,11 +294,7 @@ def main(argv):
                 metrics.per_class_accuracy(np.asarray(best["confusion"])).tolist())),
             "n_updates": int(fit.state.step), "diverged": fit.diverged,
             "compile_seconds": fit.compile_seconds, "train_seconds": fit.train_seconds}
-        runs.append({"name": name, "config": {**dataclasses.asdict(net), "balance": mode,
-                                              "eta": cfg.eta, "rho": cfg.rho, "lam": cfg.lam,
-                                              "n_batch": cfg.n_batch,
-                                              "updates_per_eval": per_eval},
-                     "metrics": run_metrics})
+        runs.append(results.seeded_run(name, run_config, seed_list, [run_metrics]))
         logging.info("%s: val accuracy %.4f (best %.4f at step %d); per class:\n%s", name,
                      last["val_accuracy"], best["val_accuracy"], best["step"],
                      "\n".join(f"  {c:<11} {100 * a:6.2f} %"
@@ -221,9 +309,10 @@ def main(argv):
                               wall_seconds=time.perf_counter() - t0)
     for r in runs:
         m = r["metrics"]
-        print(f"{r['name']:>28}: val accuracy {100 * m['val_accuracy']:.2f} % (best "
-              f"{100 * m['best_val_accuracy']:.2f} % at {m['best_step']}), "
-              f"{m['n_updates']} updates in {m['train_seconds']:.1f} s")
+        at = f" at {m['best_step']}" if len(seed_list) == 1 else ""
+        print(f"{r['name']:>28}: val accuracy {results.format_summary(r, 'val_accuracy')} "
+              f"(best during training {results.format_summary(r, 'best_val_accuracy')}{at}), "
+              f"{m['n_updates']:.0f} updates in {m['train_seconds']:.1f} s")
 
 
 if __name__ == "__main__":

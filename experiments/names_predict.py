@@ -8,7 +8,8 @@ characters outside the training alphabet are dropped and names longer than n_len
 n_len characters (--unknown / --truncate change that), with a note saying so; a name with nothing
 to encode (empty, blank) is skipped with a note.
 By default it uses the best-validation checkpoint of the run with the highest best validation
-accuracy in --workdir/results.json (--run / --checkpoint pick another).
+accuracy in --workdir/results.json (--run / --checkpoint pick another). A study made with
+--seeds N keeps each seed's final net only: --run <run>_seed<s> --checkpoint final.
 """
 
 from __future__ import annotations

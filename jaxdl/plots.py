@@ -107,7 +107,8 @@ def image_montage(images_nxhxwxc: np.ndarray, path, *, titles: Sequence[str] | N
 
 def confusion(C: np.ndarray, labels: Sequence[str], path, *, title: str = "",
               normalise: bool = True) -> Path:
-    """Heat map of a confusion matrix (rows: true class, columns: predicted), row-normalised."""
+    """Heat map of a confusion matrix (rows: true class, columns: predicted), row-normalised;
+    each cell shows its count (to one decimal when it is not whole, e.g. a mean over seeds)."""
     C = np.asarray(C, np.float64)
     shown = C / np.maximum(C.sum(axis=1, keepdims=True), 1) if normalise else C
     k = len(labels)
@@ -120,7 +121,9 @@ def confusion(C: np.ndarray, labels: Sequence[str], path, *, title: str = "",
     for i in range(k):
         for j in range(k):
             if C[i, j]:
-                ax.text(j, i, f"{int(C[i, j])}", ha="center", va="center", fontsize=5,
+                # counts as integers; a mean over seeds' matrices to one decimal
+                text = f"{C[i, j]:.0f}" if float(C[i, j]).is_integer() else f"{C[i, j]:.1f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=5,
                         color="white" if shown[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -96,4 +96,42 @@ def fit_and_test(trainer: train.Trainer, hp: dict, seeds: Sequence[int], data: d
     accs = np.array([r.metrics["test_accuracy"] for r in out])
     logging.info("%s: test accuracy %.4f +- %.4f over %d seeds (%.1fs for all)", name,
                  accs.mean(), accs.std(ddof=1), m, seconds)
+    return out
+
+
+class SeedRun(NamedTuple):
+    """One seed's share of `fit_seeds`: what `train.fit` returns for that seed's run alone."""
+    seed: int
+    state: train.TrainState
+    history: list[dict]  # one dict of floats per evaluation
+    diverged: bool  # a non-finite cost or metric at some evaluation (the sweep goes on)
+
+
+def fit_seeds(trainer: train.Trainer, hp: dict, seeds: Sequence[int], data: dict,
+              n_epochs: int, *, name: str, checkpoint: str | os.PathLike | None = None,
+              identity: dict | None = None, mesh=None) -> list[SeedRun]:
+    """One run (`name`, scalar hyper-parameters `hp`) at every seed, trained as one sweep
+    (`jaxdl.sweep.run`, the seed as member axis, keys run_key(seed, name)), for studies that
+    evaluate the trained states their own way (`fit_and_test` evaluates them on the test split).
+
+    Checkpointed after every segment under `checkpoint` with `identity` plus the seeds. Each
+    seed's final state and history equal those of `train.fit` for that seed alone within float
+    rounding; unlike `train.fit`, a seed that diverges is not stopped (its state is not finite).
+    """
+    seeds = [int(s) for s in seeds]
+    if n_epochs % trainer.epochs_per_eval:
+        raise ValueError(f"n_epochs={n_epochs} is not a multiple of epochs_per_eval="
+                         f"{trainer.epochs_per_eval}")
+    m = len(seeds)
+    keys = jnp.stack([run_key(s, name) for s in seeds])
+    hp_m = {k: jnp.full((m,), v, jnp.float32) for k, v in hp.items()}
+    res = sweep.run(trainer, hp_m, keys, data, n_epochs // trainer.epochs_per_eval,
+                    mesh=mesh, checkpoint=checkpoint, name=f"{name} ({m} seeds)",
+                    identity={**(identity or {}), "seeds": seeds})
+    out = []
+    for i, seed in enumerate(seeds):
+        state, hist = sweep.member(res, i)
+        history = [{k: float(v[j]) for k, v in hist.items()}
+                   for j in range(len(hist["batch_cost"]))]
+        out.append(SeedRun(seed, state, history, bool(res.diverged[i])))
     return out

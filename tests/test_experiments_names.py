@@ -121,6 +121,80 @@ def test_killed_study_resumes_to_the_uninterrupted_outputs(study, fake_dir, tmp_
             np.testing.assert_array_equal(a, b)
 
 
+def test_a_run_alone_equals_the_same_run_among_others(study, fake_dir, tmp_path):
+    """The weighted run made alone (first and only) gives exactly the numbers it gave as the
+    second run of the study: its key is run_key(seed, name), not its position (issue 15)."""
+    out = tmp_path / "alone"
+    proc = _run(["experiments.names_convnet", f"--workdir={out}", f"--data_dir={fake_dir}",
+                 *ARGS[:-1], "--balance=weighted"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    alone = json.loads((out / "results.json").read_text())["runs"]
+    among = json.loads((study / "results.json").read_text())["runs"][1]
+    assert [r["name"] for r in alone] == [among["name"]] == ["weighted_n4k3_n4k2"]
+    drop = lambda m: {k: v for k, v in m.items() if k not in TIMING}  # noqa: E731
+    assert drop(alone[0]["metrics"]) == drop(among["metrics"])
+    name = among["name"]
+    assert ((out / f"confusion_{name}.json").read_text()
+            == (study / f"confusion_{name}.json").read_text())
+
+
+def test_seeds_train_as_one_program_each_equal_to_its_run_alone(fake_dir, tmp_path):
+    """--seeds=2: each run's two seeds as one vmapped program, results.json with per_seed and
+    summary, every seed learning; then the undersampled run made alone at --seed=1 equals that
+    seed among the others (float rounding only), and a per-seed checkpoint predicts."""
+    out = tmp_path / "seeds"
+    proc = _run(["experiments.names_convnet", f"--workdir={out}", f"--data_dir={fake_dir}",
+                 *ARGS[:-1], "--balance=none,undersample", "--seeds=2"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    assert res["flags"]["seeds"] == 2
+    assert [r["name"] for r in res["runs"]] == ["none_n4k3_n4k2", "undersample_n4k3_n4k2"]
+    for run in res["runs"]:
+        name = run["name"]
+        assert run["seeds"] == [0, 1] and len(run["per_seed"]) == 2
+        accs = [m["val_accuracy"] for m in run["per_seed"]]
+        stats = run["summary"]["val_accuracy"]
+        assert stats["n"] == 2 and stats["mean"] == pytest.approx(sum(accs) / 2)
+        assert stats["min"] == min(accs) and stats["max"] == max(accs)
+        assert run["metrics"]["val_accuracy"] == pytest.approx(stats["mean"])
+        assert run["summary"]["best_val_accuracy"]["n"] == 2
+        assert run["per_seed"][0]["val_loss"] != run["per_seed"][1]["val_loss"]  # other keys
+        confusions = json.loads((out / f"confusion_{name}.json").read_text())
+        assert [c["seed"] for c in confusions] == [0, 1]
+        for m, c in zip(run["per_seed"], confusions):
+            # learning, every seed: chance 1/3 on the balanced validation set (as above)
+            assert m["val_accuracy"] >= 0.5 and m["train_accuracy"] >= 0.9, name
+            assert m["n_updates"] == 180 and not m["diverged"]
+            assert c["step"] == 180 and c["confusion"] == m["val_confusion"]
+            assert sum(map(sum, m["val_confusion"])) == 30
+            assert m["val_accuracy"] == pytest.approx(np.trace(m["val_confusion"]) / 30)
+            assert m["best_val_accuracy"] >= m["val_accuracy"] and m["best_step"] in STEPS
+            assert (out / f"final_{name}_seed{c['seed']}.msgpack").is_file()
+        np.testing.assert_allclose(run["metrics"]["val_confusion"],
+                                   np.mean([c["confusion"] for c in confusions], 0))
+        history = (out / f"history_{name}.csv").read_text().splitlines()
+        assert history[0].startswith("seed,") and len(history) == 1 + 2 * len(STEPS)
+        for prefix in ("curves", "confusion"):
+            assert (out / f"{prefix}_{name}.png").stat().st_size > 100
+
+    alone = tmp_path / "alone"
+    proc = _run(["experiments.names_convnet", f"--workdir={alone}", f"--data_dir={fake_dir}",
+                 *ARGS[:-1], "--balance=undersample", "--seed=1"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((alone / "results.json").read_text())["runs"][0]
+    among = res["runs"][1]["per_seed"][1]
+    for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "best_val_accuracy",
+              "val_balanced_accuracy"):
+        # seeds vmapped may batch a product differently from the run alone: float rounding only
+        assert run["metrics"][k] == pytest.approx(among[k], rel=1e-5), k
+    assert run["metrics"]["best_step"] == among["best_step"]
+
+    proc = _run(["experiments.names_predict", f"--workdir={out}",
+                 "--run=undersample_n4k3_n4k2_seed1", "--checkpoint=final", "Petrov"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1].startswith("Petrov: Lang")
+
+
 def test_bad_flags_and_missing_data_are_one_line(fake_dir, tmp_path):
     proc = _run(["experiments.names_convnet", f"--workdir={tmp_path}", f"--data_dir={fake_dir}",
                  "--balance=none,oversample"])
