@@ -99,10 +99,12 @@ def test_gradcheck_script_prints_and_writes_tables(tmp_path):
 
 
 def test_a1_bonus_end_to_end(fake_dir, tmp_path):
+    """Every study's sweep at two seeds (members pair x seed, one program): one run per pair with
+    its per-seed metrics, and the best run chosen on the mean validation accuracy."""
     out = tmp_path / "bonus"
     proc = _run(["experiments.a1_bonus", f"--workdir={out}", f"--data_dir={fake_dir}",
                  "--n_epochs=2", "--n_val=50", "--studies=b,d,e", "--decay_lams=0,0.01",
-                 "--decay_epochs=1", "--decay_n_epochs=2"])
+                 "--decay_epochs=1", "--decay_n_epochs=2", "--seeds=2"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
     # by default a sweep's members are sharded over one CPU device per core
@@ -114,12 +116,52 @@ def test_a1_bonus_end_to_end(fake_dir, tmp_path):
         "softmax_ce", "mbce"}
     for name in ("hist_mbce.png", "hist_softmax_ce.png", "mbce_vs_ce.png", "runs.csv"):
         assert (out / name).stat().st_size > 100
-    # the headline is the test accuracy of the run chosen on validation, never the best test one
-    finished = [r["metrics"] for r in res["runs"] if not r["metrics"]["diverged"]]
-    chosen = max(finished, key=lambda m: m["val_accuracy"])
-    assert res["summary"]["best_by_val_test_accuracy"] == chosen["test_accuracy"]
-    assert res["summary"]["best_by_val"]["val_accuracy"] == chosen["val_accuracy"]
-    # it learned: chance is 10 %; every run >= 25 % on test (measured 33-100 % with seeds 0 and
-    # 1; study b's eta = .001 for 2 epochs is the slowest) and the chosen run >= 90 % (100 %)
-    assert all(r["metrics"]["test_accuracy"] >= 0.25 for r in res["runs"]), res["runs"]
-    assert chosen["test_accuracy"] >= 0.9
+    for run in res["runs"]:
+        assert run["seeds"] == [0, 1] and len(run["per_seed"]) == 2
+        vals = [m["val_accuracy"] for m in run["per_seed"]]
+        stats = run["summary"]["val_accuracy"]
+        assert stats["n"] == 2 and stats["mean"] == pytest.approx(sum(vals) / 2)
+        assert run["metrics"]["val_accuracy"] == pytest.approx(stats["mean"])
+        assert run["metrics"]["diverged"] == any(m["diverged"] for m in run["per_seed"])
+    table = (out / "runs.csv").read_text().splitlines()
+    assert "seed" in table[0].split(",") and len(table) == 1 + 2 * len(res["runs"])
+    assert len((out / "history_e_mbce.csv").read_text().splitlines()) == 1 + 2 * 2
+    # the headline is the test accuracy of the run chosen on validation (its mean over the
+    # seeds), never the best test one
+    finished = [r for r in res["runs"] if not r["metrics"]["diverged"]]
+    chosen = max(finished, key=lambda r: r["metrics"]["val_accuracy"])
+    summary = res["summary"]
+    assert summary["best_by_val_test_accuracy"] == chosen["metrics"]["test_accuracy"]
+    assert summary["best_by_val"]["val_accuracy"] == chosen["metrics"]["val_accuracy"]
+    assert summary["best_by_val_test_accuracy_per_seed"] == [
+        m["test_accuracy"] for m in chosen["per_seed"]]
+    # it learned: chance is 10 %; every run at every seed >= 25 % on test (measured 33-100 % with
+    # seeds 0 and 1; study b's eta = .001 for 2 epochs is the slowest) and the chosen run >= 90 %
+    # (100 %)
+    assert all(m["test_accuracy"] >= 0.25 for r in res["runs"] for m in r["per_seed"]), res["runs"]
+    assert chosen["metrics"]["test_accuracy"] >= 0.9
+
+
+def test_a1_bonus_best_by_validation_uses_the_mean_over_seeds():
+    """The best pair is the one with the highest mean val accuracy over its seeds (not its best
+    seed, not test), and a pair with a diverged seed is not eligible; checked in a subprocess, so
+    the script's flags stay out of this one."""
+    import subprocess
+    import sys
+    code = """
+from experiments.a1_bonus import best_by_validation
+from jaxdl import results
+def run(name, vals, tests, diverged=(False, False)):
+    return results.seeded_run(name, {}, [0, 1], [
+        {"val_accuracy": v, "test_accuracy": t, "diverged": d}
+        for v, t, d in zip(vals, tests, diverged)])
+runs = [run("lucky_seed", [0.60, 0.30], [0.9, 0.9]),     # best single seed, mean .45
+        run("steady", [0.50, 0.48], [0.4, 0.4]),         # best mean: .49
+        run("diverged", [0.70, 0.70], [0.9, 0.9], (False, True))]
+print(best_by_validation(runs)["name"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), capture_output=True, text=True, timeout=120,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1] == "steady"
