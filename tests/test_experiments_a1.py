@@ -1,6 +1,7 @@
 """The A1 and gradient-check scripts end to end through their real entry points, on a tiny
 synthetic data directory in the official format."""
 
+import csv
 import json
 import os
 
@@ -140,6 +141,31 @@ def test_a1_bonus_end_to_end(fake_dir, tmp_path):
     # (100 %)
     assert all(m["test_accuracy"] >= 0.25 for r in res["runs"] for m in r["per_seed"]), res["runs"]
     assert chosen["metrics"]["test_accuracy"] >= 0.9
+
+    # run identity: one pair of study d made alone at seed 1 gives that seed's numbers among the
+    # others (its key is run_key(seed, sweep name), not its position); study e's seed 1 alone
+    # has the losses of seed 1 vmapped beside seed 0
+    alone = tmp_path / "alone"
+    proc = _run(["experiments.a1_bonus", f"--workdir={alone}", f"--data_dir={fake_dir}",
+                 "--n_epochs=2", "--n_val=50", "--studies=d,e", "--decay_lams=0.01",
+                 "--decay_epochs=1", "--decay_n_epochs=2", "--seed=1"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((alone / "results.json").read_text())["runs"][0]
+    assert run["config"]["study"] == "d"
+    among = next(r for r in res["runs"] if r["name"] == run["name"])
+    assert run["seeds"] == [1] and among["config"]["lam"] == 0.01
+    for k in ("train_accuracy", "val_accuracy", "test_accuracy"):
+        # vmapped with other members may batch a product differently: float rounding only
+        assert run["metrics"][k] == pytest.approx(among["per_seed"][1][k], rel=1e-5), k
+    for loss in ("softmax_ce", "mbce"):
+        with open(out / f"history_e_{loss}.csv") as f:
+            rows = [r for r in csv.DictReader(f) if r["seed"] == "1"]
+        with open(alone / f"history_e_{loss}.csv") as f:
+            alone_rows = list(csv.DictReader(f))
+        assert len(rows) == len(alone_rows) == 2
+        for r, a in zip(rows, alone_rows):
+            for k in ("train_loss", "val_loss", "test_loss", "batch_cost"):
+                assert float(r[k]) == pytest.approx(float(a[k]), rel=1e-5), (loss, k)
 
 
 def test_a1_bonus_best_by_validation_uses_the_mean_over_seeds():
