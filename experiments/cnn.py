@@ -15,6 +15,12 @@ the same momentum rule with a cosine-decayed learning rate, --epochs epochs:
 Writes results.json (test accuracy, per-class precision/recall, parameter counts), history.csv,
 curves.png, filters.png (first-layer filters), misclassified.png (if any), confusion.png and
 confusion.csv into --workdir.
+
+The run's key is seeds.run_key(seed, "<dataset>_<arch>"). With --seeds N > 1 the N seeds train as
+one vmapped program (jaxdl.sweep, the seed as member axis, on the same train/val split, drawn with
+--seed), and each seed's final state is evaluated on test in turn: results.json gives each seed's
+metrics and their mean +- std, history.csv a seed column, curves.png the mean in a min-max band;
+filters, misclassified, confusion and precision_recall are the first seed's.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import optax
 from absl import flags, logging
 
 from experiments import common
-from jaxdl import metrics, optimizers, plots, results, samplers, train
+from jaxdl import metrics, optimizers, plots, results, samplers, seeds, sweep, train
 from jaxdl.data import augment, cifar10, mnist
 from jaxdl.layers import losses
 from jaxdl.models import cnn
@@ -60,6 +66,7 @@ flags.DEFINE_bool("replace_within_batch", False, "Starter: draw each batch's ima
                   "independently (repeats possible) instead of randsample's distinct ones.")
 flags.DEFINE_integer("n_val", None, "Validation images (default: starter 2001 as the sheets; "
                      "improved 1000).", lower_bound=1)
+common.define_seeds_flag()
 flags.register_validator("lr", lambda v: v is None or v > 0, "must be > 0")
 flags.register_validator("momentum", lambda v: v is None or 0 <= v < 1, "must lie in [0, 1)")
 flags.register_validator("widths", lambda ws: 1 <= len(ws) <= 5 and all(
@@ -98,6 +105,8 @@ class Config:
     widths: tuple[int, ...] | None
     convs_per_block: int | None
     augment: bool | None
+    seeds: int
+    cpu_devices: int
 
 
 def config() -> Config:
@@ -117,7 +126,8 @@ def config() -> Config:
         epochs=None if starter else FLAGS.epochs,
         widths=None if starter else tuple(int(w) for w in FLAGS.widths),
         convs_per_block=None if starter else FLAGS.convs_per_block,
-        augment=None if starter else FLAGS.augment)
+        augment=None if starter else FLAGS.augment,
+        seeds=FLAGS.seeds, cpu_devices=common.cpu_devices(FLAGS.cpu_devices))
     if starter:
         common.require(cfg.iterations % cfg.eval_every == 0, "eval_every",
                        f"must divide --iterations={cfg.iterations}")
@@ -127,6 +137,7 @@ def config() -> Config:
 def main(argv):
     del argv
     cfg = config()
+    common.use_cpu_devices(cfg.cpu_devices)  # before JAX starts its backends
     workdir = common.workdir()
     t0 = time.perf_counter()
     try:
@@ -175,42 +186,46 @@ def main(argv):
                           weight_decay=cfg.weight_decay)
     l2 = jax.jit(lambda p: optimizers.decayed_sum_of_squares(p, decay_biases=cfg.decay_biases))
 
-    def add_cost(ts, m):
-        penalty = cfg.weight_decay / 2 * float(l2(ts.params))
-        m["val_cost"] = m["val_loss"] + penalty
-        # training.m's "Total loss" is the 0.995-EMA of the batch losses + the penalty; here the
-        # mean batch loss of the segment + the penalty
-        m["train_cost"] = m["batch_cost"] + penalty
-        m["iteration"] = m["step"]
-
     name = f"{cfg.dataset}_{cfg.arch}"
-    fit = train.fit(trainer, hp, jax.random.PRNGKey(cfg.seed), data, n_segments, name=name,
-                    on_segment=add_cost,
-                    checkpoint=common.checkpoint_path(workdir, "checkpoint.msgpack"),
-                    # a starter run's length (constant lr) may grow; improved's epochs set the
-                    # cosine schedule, so they stay in its identity
-                    identity=common.identity(cfg, exclude=("iterations",)))
-    ts, history = fit.state, fit.history
+    seed_list = seeds.seed_values(cfg.seed, cfg.seeds)
+    checkpoint = common.checkpoint_path(workdir, "checkpoint.msgpack")
+    # a starter run's length (constant lr) may grow; improved's epochs set the cosine schedule, so
+    # they stay in its identity
+    identity = common.identity(cfg, exclude=("iterations", "cpu_devices"))
+    if len(seed_list) == 1:
+        fit = train.fit(trainer, hp, seeds.run_key(cfg.seed, name), data, n_segments, name=name,
+                        on_segment=lambda ts, m: add_costs(m, cfg.weight_decay, l2(ts.params)),
+                        checkpoint=checkpoint, identity=identity)
+        runs = [(fit.state, fit.history, {"final_val_cost": fit.final_metrics["val_cost"]},
+                 {"compile_seconds": fit.compile_seconds, "train_seconds": fit.train_seconds})]
+    else:
+        runs = fit_seeds(trainer, hp, seed_list, data, n_segments, name=name, l2=l2,
+                         weight_decay=cfg.weight_decay, checkpoint=checkpoint, identity=identity)
     predict = train.make_predictor(model)
     y_te = splits["test"].y
-    pred = np.asarray(predict(ts.params, ts.state, jnp.asarray(splits["test"].X)))
-    C = metrics.confusion_matrix(y_te, pred, 10)
-    precision, recall = metrics.precision_recall(C)
-    test_acc = metrics.accuracy(y_te, pred)
-    val_pred = np.asarray(predict(ts.params, ts.state, data["X_val"]))
-    run = {"name": name,
-           "config": {**dataclasses.asdict(cfg), "n_train": n_train, "steps": int(ts.step)},
-           "metrics": {"test_accuracy": test_acc,
-                       "val_accuracy": metrics.accuracy(splits["val"].y, val_pred),
-                       "final_val_cost": fit.final_metrics["val_cost"],
-                       "precision": dict(zip(class_names, precision.tolist())),
-                       "recall": dict(zip(class_names, recall.tolist())),
-                       "parameters": dict(counts),
-                       "parameters_total": sum(c for _, c in counts),
-                       "compile_seconds": fit.compile_seconds,
-                       "train_seconds": fit.train_seconds,
-                       "images_per_second": int(ts.step) * cfg.batch / fit.train_seconds}}
-    results.write_csv(workdir / "history.csv", history)
+    per_seed, tested = [], []
+    for ts, history, extra, timing in runs:  # the predictor one seed after another
+        pred = np.asarray(predict(ts.params, ts.state, jnp.asarray(splits["test"].X)))
+        C = metrics.confusion_matrix(y_te, pred, 10)
+        precision, recall = metrics.precision_recall(C)
+        val_pred = np.asarray(predict(ts.params, ts.state, data["X_val"]))
+        per_seed.append({"test_accuracy": metrics.accuracy(y_te, pred),
+                         "val_accuracy": metrics.accuracy(splits["val"].y, val_pred),
+                         **extra,
+                         "precision": dict(zip(class_names, precision.tolist())),
+                         "recall": dict(zip(class_names, recall.tolist())),
+                         "parameters": dict(counts),
+                         "parameters_total": sum(c for _, c in counts),
+                         **timing,
+                         "images_per_second": (len(runs) * int(ts.step) * cfg.batch
+                                               / timing["train_seconds"])})
+        tested.append((pred, C, precision, recall))
+    ts, history = runs[0][0], runs[0][1]  # the figures and tables below: the first seed's
+    pred, C, precision, recall = tested[0]
+    run = results.seeded_run(
+        name, {**dataclasses.asdict(cfg), "n_train": n_train, "steps": int(ts.step)}, seed_list,
+        per_seed)
+    results.write_histories(workdir / "history.csv", [r[1] for r in runs], seed_list)
     results.write_csv(workdir / "confusion.csv",
                       [{"true": class_names[i], **{class_names[j]: int(C[i, j]) for j in range(10)}}
                        for i in range(10)])
@@ -218,28 +233,79 @@ def main(argv):
                       [{"class": c, "precision": p, "recall": r}
                        for c, p, r in zip(class_names, precision, recall)])
     title = f"{cfg.dataset} {cfg.arch}"
-    plots.curve_panels(history, workdir / "curves.png", x="step", panels=("cost", "accuracy"),
-                       splits=("val",), title=f"{title}: validation")
+    first = "" if len(seed_list) == 1 else f", seed {seed_list[0]}"
+    plots.curve_panels([r[1] for r in runs], workdir / "curves.png", x="step",
+                       panels=("cost", "accuracy"), splits=("val",), title=f"{title}: validation")
     F = np.asarray(ts.params[0]["F"])  # k x k x c_in x n_filters
     plots.image_montage(F.transpose(3, 0, 1, 2), workdir / "filters.png", ncols=8,
-                        title=f"{title}: first-layer filters")
+                        title=f"{title}: first-layer filters{first}")
     wrong = np.flatnonzero(pred != y_te)[:30]
     if len(wrong):  # none: no figure (a perfect score, e.g. on easy data)
         plots.image_montage(
             test_images[wrong].astype(np.float32), workdir / "misclassified.png",
             titles=[f"{class_names[y_te[i]]}->{class_names[pred[i]]}" for i in wrong],
-            title=f"{title}: misclassified test images (true->predicted)")
+            title=f"{title}: misclassified test images (true->predicted){first}")
     else:
         (workdir / "misclassified.png").unlink(missing_ok=True)
-    plots.confusion(C, class_names, workdir / "confusion.png", title=f"{title}: test confusion")
+    plots.confusion(C, class_names, workdir / "confusion.png",
+                    title=f"{title}: test confusion{first}")
     results.write_results(workdir, "cnn", common.script_flags(__name__), [run],
                           wall_seconds=time.perf_counter() - t0)
-    print(f"{name}: test accuracy {100 * test_acc:.2f} %  ({int(ts.step)} steps, "
-          f"{fit.train_seconds:.0f} s training)")
+    train_seconds = runs[0][3]["train_seconds"]
+    print(f"{name}: test accuracy {results.format_summary(run, 'test_accuracy')}  "
+          f"({int(ts.step)} steps, {train_seconds:.0f} s training)")
+    if first:
+        print(f"  seed {seed_list[0]}:")
     for c, p, r in zip(class_names, precision, recall):
         print(f"  {c:>10}: precision {p:.3f}  recall {r:.3f}")
     for n, c in counts:
         print(f"  {n:<28}{c:>8}")
+
+
+def add_costs(m: dict, weight_decay: float, sum_of_squares) -> None:
+    """The sheet's costs into an evaluation's metrics `m`: lam = 0 (the decay is in the
+    optimiser, the sheet's rule), so the reported cost adds wd/2 sum w^2 over the decayed
+    parameters (training.m's "weight decay loss")."""
+    penalty = weight_decay / 2 * float(sum_of_squares)
+    m["val_cost"] = m["val_loss"] + penalty
+    # training.m's "Total loss" is the 0.995-EMA of the batch losses + the penalty; here the mean
+    # batch loss of the segment + the penalty
+    m["train_cost"] = m["batch_cost"] + penalty
+    m["iteration"] = m["step"]
+
+
+def fit_seeds(trainer: train.Trainer, hp: dict, seed_list: list[int], data: dict,
+              n_segments: int, *, name: str, l2, weight_decay: float, checkpoint,
+              identity: dict) -> list[tuple]:
+    """The seeds of one run as one vmapped sweep (jaxdl.sweep, the seed as member axis, key
+    run_key(seed, name)), checkpointed after every segment: per seed (final state, history,
+    {"final_val_cost", "diverged"}, {"train_seconds": all seeds together}), the history as
+    train.fit with add_costs gives it. The sum of squares of the costs' penalty is computed in
+    the program, after every segment, as train.fit's on_segment does on the host."""
+    def segment(ts, hp_, data_):
+        ts, m = trainer.segment(ts, hp_, data_)
+        return ts, {**m, "sum_of_squares": l2(ts.params)}
+
+    swept = trainer._replace(segment=segment, compiled={})
+    m = len(seed_list)
+    keys = jnp.stack([seeds.run_key(s, name) for s in seed_list])
+    hp_m = {k: jnp.full((m,), v, jnp.float32) for k, v in hp.items()}
+    t0 = time.perf_counter()
+    res = sweep.run(swept, hp_m, keys, data, n_segments, checkpoint=checkpoint,
+                    name=f"{name} ({m} seeds)", identity={**identity, "seeds": seed_list})
+    seconds = time.perf_counter() - t0
+    out = []
+    for i in range(m):
+        state, h = sweep.member(res, i)
+        history = []
+        for j in range(n_segments):
+            row = {k: float(v[j]) for k, v in h.items() if k != "sum_of_squares"}
+            add_costs(row, weight_decay, h["sum_of_squares"][j])
+            history.append(row)
+        out.append((state, history, {"final_val_cost": history[-1]["val_cost"],
+                                     "diverged": bool(res.diverged[i])},
+                    {"train_seconds": seconds}))
+    return out
 
 
 if __name__ == "__main__":

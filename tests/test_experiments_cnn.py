@@ -76,19 +76,50 @@ def test_cnn_starter_mnist_learns(starter):
 
 @pytest.mark.slow
 def test_cnn_improved_cifar10_learns(fake_cifar_dir, tmp_path):
+    """At two seeds, one vmapped program: each seed's metrics, their mean and spread."""
     # --noaugment: the fake classes are per-pixel prototypes, which flips and 4-pixel shifts
     # scramble (13 % after 3 epochs); the augmentation itself is tested in test_augment.py
     proc = run_module(["experiments.cnn", "--dataset=cifar10", "--arch=improved", "--n_val=20",
-                       "--epochs=3", "--batch=16", "--widths=4,8", "--noaugment",
+                       "--epochs=3", "--batch=16", "--widths=4,8", "--noaugment", "--seeds=2",
                        f"--workdir={tmp_path}", f"--data_dir={fake_cifar_dir}"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = _outputs(tmp_path)
     assert run["config"]["dataset"] == "cifar10" and run["config"]["widths"] == [4, 8]
     assert run["config"]["iterations"] is None
     assert run["config"]["n_train"] == 280 and run["config"]["steps"] == 3 * (280 // 16)
+    assert run["seeds"] == [0, 1] and len(run["per_seed"]) == 2
+    accs = [m["test_accuracy"] for m in run["per_seed"]]
+    stats = run["summary"]["test_accuracy"]
+    assert stats["n"] == 2 and stats["mean"] == pytest.approx(sum(accs) / 2)
+    assert stats["min"] == min(accs) and stats["max"] == max(accs)
+    assert run["metrics"]["test_accuracy"] == pytest.approx(stats["mean"])
+    assert not any(m["diverged"] for m in run["per_seed"])
+    assert run["per_seed"][0]["final_val_cost"] != run["per_seed"][1]["final_val_cost"]
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert history[0].startswith("seed,") and len(history) == 1 + 2 * 3
     # learning: chance is 10 %; 100 % at seeds 0-2 (one epoch: 57-95 %): assert >= 60 % on the
-    # 60 test images
-    assert run["metrics"]["test_accuracy"] >= 0.6
+    # 60 test images, at every seed
+    assert all(acc >= 0.6 for acc in accs), accs
+
+
+@pytest.mark.slow
+def test_cnn_seeds_vmapped_equal_the_run_alone(starter, mnist_dir, tmp_path):
+    """--seeds=2 trains seeds 0 and 1 as one vmapped program; seed 0's numbers are those of the
+    run made alone (the `starter` fixture, --seed=0), within float rounding. (Seed 1 alone would
+    draw its own train/val split with --seed=1: the seeds of one invocation share --seed's.)"""
+    proc = run_module([*MNIST, "--seeds=2", f"--workdir={tmp_path}", f"--data_dir={mnist_dir}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = _outputs(tmp_path)
+    alone = json.loads((starter / "results.json").read_text())["runs"][0]
+    assert run["seeds"] == [0, 1] and run["config"]["steps"] == 60
+    among = run["per_seed"][0]
+    for k in ("test_accuracy", "val_accuracy", "final_val_cost"):
+        assert among[k] == pytest.approx(alone["metrics"][k], rel=1e-5), k
+    for k in ("precision", "recall"):
+        assert among[k] == pytest.approx(alone["metrics"][k], rel=1e-5), k
+    assert run["per_seed"][1]["final_val_cost"] != among["final_val_cost"]  # another key
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert rows[0].startswith("seed,") and len(rows) == 1 + 2 * 60
 
 
 @pytest.mark.slow
