@@ -35,7 +35,7 @@ import optax
 from absl import flags, logging
 
 from experiments import common
-from jaxdl import metrics, optimizers, plots, results, samplers, seeds, sweep, train
+from jaxdl import metrics, optimizers, plots, results, samplers, seeds, train
 from jaxdl.data import augment, cifar10, mnist
 from jaxdl.layers import losses
 from jaxdl.models import cnn
@@ -287,23 +287,19 @@ def fit_seeds(trainer: train.Trainer, hp: dict, seed_list: list[int], data: dict
         return ts, {**m, "sum_of_squares": l2(ts.params)}
 
     swept = trainer._replace(segment=segment, compiled={})
-    m = len(seed_list)
-    keys = jnp.stack([seeds.run_key(s, name) for s in seed_list])
-    hp_m = {k: jnp.full((m,), v, jnp.float32) for k, v in hp.items()}
     t0 = time.perf_counter()
-    res = sweep.run(swept, hp_m, keys, data, n_segments, checkpoint=checkpoint,
-                    name=f"{name} ({m} seeds)", identity={**identity, "seeds": seed_list})
+    fits = seeds.fit_seeds(swept, hp, seed_list, data, n_segments * trainer.epochs_per_eval,
+                           name=name, checkpoint=checkpoint, identity=identity)
     seconds = time.perf_counter() - t0
     out = []
-    for i in range(m):
-        state, h = sweep.member(res, i)
+    for fit in fits:
         history = []
-        for j in range(n_segments):
-            row = {k: float(v[j]) for k, v in h.items() if k != "sum_of_squares"}
-            add_costs(row, weight_decay, h["sum_of_squares"][j])
+        for h in fit.history:
+            row = {k: v for k, v in h.items() if k != "sum_of_squares"}
+            add_costs(row, weight_decay, h["sum_of_squares"])
             history.append(row)
-        out.append((state, history, {"final_val_cost": history[-1]["val_cost"],
-                                     "diverged": bool(res.diverged[i])},
+        out.append((fit.state, history, {"final_val_cost": history[-1]["val_cost"],
+                                         "diverged": fit.diverged},
                     {"train_seconds": seconds}))
     return out
 

@@ -55,32 +55,25 @@ def fit_and_test(trainer: train.Trainer, hp: dict, seeds: Sequence[int], data: d
         return [train.fit_and_test(trainer, hp, run_key(seeds[0], name), data, n_epochs,
                                    name=name, eval_at_start=eval_at_start, checkpoint=checkpoint,
                                    identity=identity)]
-    if n_epochs % trainer.epochs_per_eval:
-        raise ValueError(f"n_epochs={n_epochs} is not a multiple of epochs_per_eval="
-                         f"{trainer.epochs_per_eval}")
-    m = len(seeds)
-    keys = jnp.stack([run_key(s, name) for s in seeds])
-    hp_m = {k: jnp.full((m,), v, jnp.float32) for k, v in hp.items()}
     t0 = time.perf_counter()
-    res = sweep.run(trainer, hp_m, keys, data, n_epochs // trainer.epochs_per_eval,
-                    mesh=mesh, checkpoint=checkpoint, name=f"{name} ({m} seeds)",
-                    identity={**(identity or {}), "seeds": seeds})
+    fits = fit_seeds(trainer, hp, seeds, data, n_epochs, name=name, checkpoint=checkpoint,
+                     identity=identity, mesh=mesh)
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[f.state for f in fits])
     evaluate = jax.jit(jax.vmap(trainer.evaluate, in_axes=(0, 0, None, None, None)))
-    test = jax.device_get(evaluate(res.state.params, res.state.state, hp, data["X_test"],
+    test = jax.device_get(evaluate(stacked.params, stacked.state, hp, data["X_test"],
                                    data["Y_test"]))
     start = None
     if eval_at_start:
         shape = tuple(data["X_train"].shape[1:])
+        keys = jnp.stack([run_key(s, name) for s in seeds])
         ts0 = jax.jit(jax.vmap(lambda k: trainer.init(hp, k, shape)))(keys)
         start = {split: jax.device_get(evaluate(ts0.params, ts0.state, hp, data[f"X_{split}"],
                                                 data[f"Y_{split}"]))
                  for split in trainer.eval_splits}
     seconds = time.perf_counter() - t0
     out = []
-    for i, seed in enumerate(seeds):
-        state, hist = sweep.member(res, i)
-        history = [{k: float(v[j]) for k, v in hist.items()}
-                   for j in range(len(hist["batch_cost"]))]
+    for i, fit in enumerate(fits):
+        history = list(fit.history)
         if start is not None:
             history.insert(0, {"batch_cost": float("nan"), "step": 0.0, "epoch": 0.0,
                                **{f"{s}_{k}": float(v[i]) for s, ev in start.items()
@@ -89,10 +82,11 @@ def fit_and_test(trainer: train.Trainer, hp: dict, seeds: Sequence[int], data: d
         metrics = {f"{s}_{k}": last[f"{s}_{k}"] for s in trainer.eval_splits
                    for k in ("loss", "cost", "accuracy")}
         metrics.update({f"test_{k}": float(test[k][i]) for k in ("loss", "cost", "accuracy")})
-        metrics.update({"steps": int(last["step"]), "diverged": bool(res.diverged[i]),
+        metrics.update({"steps": int(last["step"]), "diverged": fit.diverged,
                         "train_seconds": seconds})
-        logging.info("%s, seed %d: test accuracy %.4f", name, seed, metrics["test_accuracy"])
-        out.append(train.TestedRun(history, metrics, state, []))
+        logging.info("%s, seed %d: test accuracy %.4f", name, fit.seed, metrics["test_accuracy"])
+        out.append(train.TestedRun(history, metrics, fit.state, []))
+    m = len(seeds)
     accs = np.array([r.metrics["test_accuracy"] for r in out])
     logging.info("%s: test accuracy %.4f +- %.4f over %d seeds (%.1fs for all)", name,
                  accs.mean(), accs.std(ddof=1), m, seconds)
