@@ -168,6 +168,7 @@ def write_comparisons(workdir, runs: list[dict], histories: dict[str, list[list[
     for r in runs:
         group = r["name"].rsplit("_bn", 1)[0]  # 3layer, 9layer, sigma0.001, ...
         groups.setdefault(group, []).append(r["name"])
+    n_seeds = len(next(iter(histories.values())))
     for group, names in groups.items():
         fig, ax = plots.subplots(figsize=(5, 3.5))
         for n in names:
@@ -178,12 +179,12 @@ def write_comparisons(workdir, runs: list[dict], histories: dict[str, list[list[
                 values = np.array([[e[f"{split}_loss"] for e in h[:n_evals]] for h in hists],
                                   np.float64)
                 (line,) = ax.plot(xs, values.mean(0), label=f"{n} {split}".replace("_", " "))
-                if len(hists) > 1:
+                if n_seeds > 1:
                     ax.fill_between(xs, values.min(0), values.max(0), color=line.get_color(),
                                     alpha=0.25, linewidth=0)
         ax.set_xlabel("update step")
         ax.set_title(f"A3 {group}: loss, BN off vs on"
-                     + (f" (mean, min-max of {len(hists)} seeds)" if len(hists) > 1 else ""))
+                     + (f" (mean, min-max of {n_seeds} seeds)" if n_seeds > 1 else ""))
         ax.legend()
         ax.grid(alpha=0.3)
         plots.save(fig, workdir / f"loss_{group}.png")
