@@ -135,12 +135,16 @@ def main(argv):
                                   grad=cfg.grad, epochs_per_eval=half, augment=aug)
 
     def record(name, rs: list[train.TestedRun], run_config, title) -> dict:
+        """A run's seeds into results.json, its history and its curves; title(run) ends the
+        figure's title (the run holds the seeds' summary)."""
         run = results.seeded_run(name, {**config, **run_config, "n_epochs": n_epochs},
                                  seed_list, [r.metrics for r in rs])
         runs.append(run)
         results.write_histories(workdir / f"history_{name}.csv", [r.history for r in rs],
                                 seed_list)
-        plots.curve_panels([r.history for r in rs], workdir / f"curves_{name}.png", x="step",
+        n_evals = min(len(r.history) for r in rs)  # a seed trained alone stops if it diverges
+        plots.curve_panels([r.history[:n_evals] for r in rs], workdir / f"curves_{name}.png",
+                           x="step",
                            title=f"A2 bonus: m={cfg.m}, dropout {cfg.dropout:g}, {title(run)}")
         write_results()
         return run
