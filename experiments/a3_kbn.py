@@ -68,8 +68,7 @@ flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
 # flags that list the study's runs: each run's identity holds its own entry (Run) instead
-STUDY_LISTS = ("studies", "hidden_sets", "bn_modes", "sigmas", "sigma_hidden", "runs",
-               "cpu_devices")
+STUDY_LISTS = ("studies", "hidden_sets", "bn_modes", "sigmas", "sigma_hidden", "runs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +138,8 @@ def main(argv):
                                 checkpoint=common.checkpoint_path(
                                     workdir, f"checkpoint_{run.name}.msgpack"),
                                 identity=common.identity(
-                                    cfg, exclude=STUDY_LISTS + ("n_cycles", "n_epochs"),
+                                    cfg, exclude=STUDY_LISTS + ("n_cycles", "n_epochs",
+                                                                "cpu_devices"),
                                     **dataclasses.asdict(run)))
         histories[run.name] = [r.history for r in rs]
         runs.append(results.seeded_run(
