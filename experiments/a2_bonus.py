@@ -17,19 +17,25 @@ the test batch.
 
 Writes results.json, history_<run>.csv, curves_<run>.png, lr_range.csv and lr_range.png into
 --workdir.
+
+With --seeds N the Adam run trains at N seeds as one vmapped program; the wide cyclical run falls
+back to one seed after another (train.fit_and_test with key run_key(seed, name)) because its
+snapshot ensemble needs the end-of-cycle snapshots, which the vmapped seeds program does not keep.
+Each seed's snapshot ensemble is its own; results.json gives each seed's metrics and their
+mean +- std, the curves the mean in a min-max band. The LR range test stays single-seed (--seed):
+it picks the eta range that every seed of the wide run then uses.
 """
 
 from __future__ import annotations
 
 import time
 
-import jax
 import numpy as np
 import optax
 from absl import flags, logging
 
 from experiments import common
-from jaxdl import ensemble, lr_range, optimizers, plots, results, samplers, train
+from jaxdl import ensemble, lr_range, optimizers, plots, results, samplers, seeds, train
 from jaxdl.data import augment, cifar10
 from jaxdl.layers import initializers, losses
 from jaxdl.models import mlp
@@ -65,6 +71,7 @@ flags.register_validator("dropout", lambda v: 0 <= v < 1, "must lie in [0, 1)")
 flags.register_validator("adam_lr", lambda v: v > 0, "must be > 0")
 common.register_positive_range("eta_min", "eta_max")
 common.register_positive_range("range_lo", "range_hi", strict=True)
+common.define_seeds_flag()
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -73,7 +80,7 @@ FLAGS = flags.FLAGS
 def config_from_flags():
     common.require(FLAGS.n_val < 50000 - FLAGS.n_batch, "n_val",
                    f"must lie in 1..{50000 - FLAGS.n_batch - 1}")
-    return common.config(__name__)
+    return common.config(__name__, cpu_devices=common.cpu_devices(FLAGS.cpu_devices))
 
 
 def range_figure(out: dict, eta_min: float, eta_max: float, title: str, path) -> None:
@@ -99,6 +106,7 @@ def range_figure(out: dict, eta_min: float, eta_max: float, title: str, path) ->
 def main(argv):
     del argv
     cfg = config_from_flags()
+    common.use_cpu_devices(cfg.cpu_devices)  # before JAX starts its backends
     workdir = common.workdir()
     t0 = time.perf_counter()
     data = cifar10.device_splits(common.cifar10_splits("all", cfg.n_val))
@@ -115,26 +123,31 @@ def main(argv):
     sampler = samplers.shuffled_batches(cfg.n_batch, n)
     config = {"m": cfg.m, "dropout": cfg.dropout, "flip": cfg.flip, "max_shift": cfg.max_shift,
               "lam": cfg.lam, "n_batch": cfg.n_batch}
-    runs, extra = [], {}
+    runs, extra, seed_list = [], {}, common.seed_values(cfg)
     eta_min, eta_max = cfg.eta_min, cfg.eta_max
 
     def write_results():
         results.write_results(workdir, "a2_bonus", common.script_flags(__name__), runs,
                               wall_seconds=time.perf_counter() - t0, **extra)
 
-    def fit(optimizer_fn, hp, name, **kw) -> train.TestedRun:
-        trainer = train.make_trainer(model, losses.softmax_cross_entropy, optimizer_fn, sampler,
-                                     grad=cfg.grad, epochs_per_eval=half, augment=aug)
-        return train.fit_and_test(trainer, hp, jax.random.PRNGKey(cfg.seed), data, n_epochs,
-                                  name=name, **kw)
+    def make_trainer(optimizer_fn) -> train.Trainer:
+        return train.make_trainer(model, losses.softmax_cross_entropy, optimizer_fn, sampler,
+                                  grad=cfg.grad, epochs_per_eval=half, augment=aug)
 
-    def record(name, r, run_config, title):
-        runs.append({"name": name, "config": {**config, **run_config, "n_epochs": n_epochs},
-                     "metrics": r.metrics})
-        results.write_csv(workdir / f"history_{name}.csv", r.history)
-        plots.curve_panels(r.history, workdir / f"curves_{name}.png", x="step",
-                           title=f"A2 bonus: m={cfg.m}, dropout {cfg.dropout:g}, {title}")
+    def record(name, rs: list[train.TestedRun], run_config, title) -> dict:
+        """A run's seeds into results.json, its history and its curves; title(run) ends the
+        figure's title (the run holds the seeds' summary)."""
+        run = results.seeded_run(name, {**config, **run_config, "n_epochs": n_epochs},
+                                 seed_list, [r.metrics for r in rs])
+        runs.append(run)
+        results.write_histories(workdir / f"history_{name}.csv", [r.history for r in rs],
+                                seed_list)
+        n_evals = min(len(r.history) for r in rs)  # a seed trained alone stops if it diverges
+        plots.curve_panels([r.history[:n_evals] for r in rs], workdir / f"curves_{name}.png",
+                           x="step",
+                           title=f"A2 bonus: m={cfg.m}, dropout {cfg.dropout:g}, {title(run)}")
         write_results()
+        return run
 
     if "lr_range" in cfg.studies:
         chunk = max(1, steps_per_epoch // cfg.range_evals)
@@ -145,7 +158,7 @@ def main(argv):
         hp = train.as_hparams(lam=cfg.lam, eta_lo=cfg.range_lo, eta_hi=cfg.range_hi,
                               n_steps=n_chunks * chunk)
         t1 = time.perf_counter()
-        out = lr_range.run(trainer, hp, jax.random.PRNGKey(cfg.seed), data, n_chunks, chunk,
+        out = lr_range.run(trainer, hp, seeds.run_key(cfg.seed, "lr_range"), data, n_chunks, chunk,
                            cfg.n_batch, cfg.range_kind)
         lo, hi = lr_range.suggest(out)
         logging.info("LR range test: eta_min %.3g, eta_max %.3g (%.0fs)", lo, hi,
@@ -164,42 +177,51 @@ def main(argv):
 
     if "wide" in cfg.studies:
         name = f"wide_m{cfg.m}_clr"
-        r = fit(optimizers.cyclical_sgd, train.as_hparams(lam=cfg.lam, eta_min=eta_min,
-                                                          eta_max=eta_max, n_s=cfg.n_s),
-                name, snapshot_every=2 * cfg.n_s)
-        P = ensemble.probabilities(model, r.snapshots, data["X_test"])
+        trainer = make_trainer(optimizers.cyclical_sgd)
+        hp = train.as_hparams(lam=cfg.lam, eta_min=eta_min, eta_max=eta_max, n_s=cfg.n_s)
         y = np.argmax(np.asarray(data["Y_test"]), -1)
-        snap_acc = [float(np.mean(np.argmax(np.asarray(p), -1) == y)) for p in P]
-        r.metrics.update({
-            "snapshot_test_accuracies": snap_acc,
-            "ensemble_majority_vote_test_accuracy": float(np.mean(
-                np.asarray(ensemble.majority_vote(P)) == y)),
-            "ensemble_mean_probability_test_accuracy": float(np.mean(
-                np.asarray(ensemble.mean_probability(P)) == y))})
-        logging.info("%s: snapshots %s; ensemble majority vote %.4f, mean probability %.4f", name,
-                     np.round(snap_acc, 4), r.metrics["ensemble_majority_vote_test_accuracy"],
-                     r.metrics["ensemble_mean_probability_test_accuracy"])
-        record(name, r, {"optimizer": "cyclical sgd", "eta_min": eta_min, "eta_max": eta_max,
-                         "n_s": cfg.n_s, "n_cycles": cfg.n_cycles},
-               f"cyclical SGD [{eta_min:.2g}, {eta_max:.2g}]; test "
-               f"{100 * r.metrics['test_accuracy']:.2f} %, ensemble "
-               f"{100 * r.metrics['ensemble_mean_probability_test_accuracy']:.2f} %")
+        rs = []
+        for seed in seed_list:  # one seed after another: the snapshots are per run (docstring)
+            r = train.fit_and_test(trainer, hp, seeds.run_key(seed, name), data, n_epochs,
+                                   name=name, snapshot_every=2 * cfg.n_s)
+            P = ensemble.probabilities(model, r.snapshots, data["X_test"])
+            snap_acc = [float(np.mean(np.argmax(np.asarray(p), -1) == y)) for p in P]
+            r.metrics.update({
+                "snapshot_test_accuracies": snap_acc,
+                "ensemble_majority_vote_test_accuracy": float(np.mean(
+                    np.asarray(ensemble.majority_vote(P)) == y)),
+                "ensemble_mean_probability_test_accuracy": float(np.mean(
+                    np.asarray(ensemble.mean_probability(P)) == y))})
+            logging.info("%s, seed %d: snapshots %s; ensemble majority vote %.4f, mean "
+                         "probability %.4f", name, seed, np.round(snap_acc, 4),
+                         r.metrics["ensemble_majority_vote_test_accuracy"],
+                         r.metrics["ensemble_mean_probability_test_accuracy"])
+            rs.append(r)
+        record(name, rs, {"optimizer": "cyclical sgd", "eta_min": eta_min, "eta_max": eta_max,
+                          "n_s": cfg.n_s, "n_cycles": cfg.n_cycles},
+               lambda run: f"cyclical SGD [{eta_min:.2g}, {eta_max:.2g}]; test "
+                           f"{results.format_summary(run, 'test_accuracy')}, ensemble "
+                           + results.format_summary(run,
+                                                    "ensemble_mean_probability_test_accuracy"))
 
     if "adam" in cfg.studies:
         def adam(hp):
             return optax.adam(hp["lr"], b1=0.9, b2=0.999, eps=1e-8)
         name = f"wide_m{cfg.m}_adam"
-        r = fit(adam, train.as_hparams(lam=cfg.lam, lr=cfg.adam_lr), name)
-        record(name, r, {"optimizer": "adam", "lr": cfg.adam_lr},
-               f"Adam lr {cfg.adam_lr:g}; test {100 * r.metrics['test_accuracy']:.2f} %")
+        # the key is run_key(seed, name): a run gives the same numbers alone or among others
+        rs = seeds.fit_and_test(make_trainer(adam), train.as_hparams(lam=cfg.lam, lr=cfg.adam_lr),
+                                seed_list, data, n_epochs, name=name)
+        record(name, rs, {"optimizer": "adam", "lr": cfg.adam_lr},
+               lambda run: f"Adam lr {cfg.adam_lr:g}; test "
+                           f"{results.format_summary(run, 'test_accuracy')}")
 
     for r in runs:
-        m = r["metrics"]
-        line = f"{r['name']:>18}: test accuracy {100 * m['test_accuracy']:.2f} %"
-        if "ensemble_mean_probability_test_accuracy" in m:
+        line = f"{r['name']:>18}: test accuracy {results.format_summary(r, 'test_accuracy')}"
+        if "ensemble_mean_probability_test_accuracy" in r["metrics"]:
             line += (f"; snapshot ensemble: majority vote "
-                     f"{100 * m['ensemble_majority_vote_test_accuracy']:.2f} %, mean probability "
-                     f"{100 * m['ensemble_mean_probability_test_accuracy']:.2f} %")
+                     f"{results.format_summary(r, 'ensemble_majority_vote_test_accuracy')}, "
+                     f"mean probability "
+                     f"{results.format_summary(r, 'ensemble_mean_probability_test_accuracy')}")
         print(line)
     if "lr_range" in extra:
         print(f"LR range test: eta_min {extra['lr_range']['eta_min']:.3g}, "

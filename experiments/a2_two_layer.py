@@ -9,7 +9,9 @@ epoch (100 updates: 10 points per Ex 3 cycle, 16 per Ex 4 cycle) and at step 0.
     # sheet: test accuracy 45.85 % (Ex 3) and 47.47 % (Ex 4)
 
 Writes results.json, history_<run>.csv and curves_<run>.png (cost, loss, accuracy against the
-update step, train and val) into --workdir.
+update step, train and val) into --workdir. With --seeds N each run trains at N seeds as one
+vmapped program: results.json gives each seed's metrics and their mean +- std, the curves the mean
+in a min-max band.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import jax
 from absl import flags, logging
 
 from experiments import common
-from jaxdl import optimizers, plots, results, samplers, train
+from jaxdl import optimizers, plots, results, samplers, seeds, train
 from jaxdl.data import cifar10
 from jaxdl.layers import initializers, losses
 from jaxdl.models import mlp
@@ -46,6 +47,7 @@ flags.DEFINE_integer("n_val", 5000, "Validation size with --split=all.", lower_b
 flags.DEFINE_integer("epochs_per_eval", 1, "Epochs between evaluations.", lower_bound=1)
 flags.register_validator("init_std", lambda v: v > 0, "must be > 0")
 common.register_positive_range("eta_min", "eta_max")
+common.define_seeds_flag()
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -77,12 +79,14 @@ def config_from_flags():
     runs = tuple(Run(name, ns, nc, common.cycle_epochs(ns, nc, steps_per_epoch,
                                                        FLAGS.epochs_per_eval))
                  for name, ns, nc in zip(names, n_s, n_cycles))
-    return common.config(__name__, runs=runs, hidden=hidden)
+    return common.config(__name__, runs=runs, hidden=hidden,
+                         cpu_devices=common.cpu_devices(FLAGS.cpu_devices))
 
 
 def main(argv):
     del argv
     cfg = config_from_flags()
+    common.use_cpu_devices(cfg.cpu_devices)  # before JAX starts its backends
     workdir = common.workdir()
     t0 = time.perf_counter()
     data = cifar10.device_splits(cifar10.load_splits(cfg.split, cfg.data_dir, n_val=cfg.n_val))
@@ -92,33 +96,35 @@ def main(argv):
         optimizers.cyclical_sgd,
         samplers.epoch_batches(cfg.n_batch, data["X_train"].shape[0], shuffle=cfg.shuffle),
         grad=cfg.grad, epochs_per_eval=cfg.epochs_per_eval)
-    runs = []
-    for i, run in enumerate(cfg.runs):
+    runs, seed_list = [], common.seed_values(cfg)
+    for run in cfg.runs:
         hp = train.as_hparams(lam=cfg.lam, eta_min=cfg.eta_min, eta_max=cfg.eta_max, n_s=run.n_s)
         logging.info("%s: n_s=%d, %d cycles = %d epochs", run.name, run.n_s, run.n_cycles,
                      run.n_epochs)
-        r = train.fit_and_test(trainer, hp, jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i),
-                               data, run.n_epochs, name=run.name, eval_at_start=True,
-                               checkpoint=common.checkpoint_path(
-                                   workdir, f"checkpoint_{run.name}.msgpack"),
-                               identity=common.identity(
-                                   cfg, exclude=("names", "n_s", "n_cycles", "runs"),
-                                   n_s=run.n_s, run_index=i))
-        runs.append({"name": run.name,
-                     "config": {"hidden": list(cfg.hidden), "lam": cfg.lam,
-                                "eta_min": cfg.eta_min, "eta_max": cfg.eta_max, "n_s": run.n_s,
-                                "n_cycles": run.n_cycles, "n_epochs": run.n_epochs,
-                                "n_batch": cfg.n_batch, "init": cfg.init},
-                     "metrics": r.metrics})
-        results.write_csv(workdir / f"history_{run.name}.csv", r.history)
-        plots.curve_panels(r.history, workdir / f"curves_{run.name}.png", x="step",
+        # the key is run_key(seed, name): a run gives the same numbers alone or among others
+        rs = seeds.fit_and_test(trainer, hp, seed_list, data, run.n_epochs, name=run.name,
+                                eval_at_start=True,
+                                checkpoint=common.checkpoint_path(
+                                    workdir, f"checkpoint_{run.name}.msgpack"),
+                                identity=common.identity(
+                                    cfg, exclude=("names", "n_s", "n_cycles", "runs",
+                                                  "cpu_devices"),
+                                    n_s=run.n_s))
+        runs.append(results.seeded_run(
+            run.name, {"hidden": list(cfg.hidden), "lam": cfg.lam, "eta_min": cfg.eta_min,
+                       "eta_max": cfg.eta_max, "n_s": run.n_s, "n_cycles": run.n_cycles,
+                       "n_epochs": run.n_epochs, "n_batch": cfg.n_batch, "init": cfg.init},
+            seed_list, [r.metrics for r in rs]))
+        histories = [r.history for r in rs]
+        results.write_histories(workdir / f"history_{run.name}.csv", histories, seed_list)
+        plots.curve_panels(histories, workdir / f"curves_{run.name}.png", x="step",
                            title=f"A2 {run.name}: m={list(cfg.hidden)}, lambda={cfg.lam:g}, "
                                  f"n_s={run.n_s}, {run.n_cycles} cycle(s); test acc "
-                                 f"{100 * r.metrics['test_accuracy']:.2f} %")
+                                 f"{results.format_summary(runs[-1], 'test_accuracy')}")
         results.write_results(workdir, "a2_two_layer", common.script_flags(__name__), runs,
                               wall_seconds=time.perf_counter() - t0)
     for r in runs:
-        print(f"{r['name']:>8}: test accuracy {100 * r['metrics']['test_accuracy']:.2f} %")
+        print(f"{r['name']:>8}: test accuracy {results.format_summary(r, 'test_accuracy')}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ rate.
 PreciseBN: after training, every BN layer's mean and variance are recomputed from the fixed model
 over the first --precise_n training samples (jaxdl.precise_bn); test accuracy is reported with the
 EMA statistics and with the precise ones. Writes results.json, history_<run>.csv and
-curves_<run>.png into --workdir.
+curves_<run>.png into --workdir. With --seeds N each run trains at N seeds as one vmapped program
+and PreciseBN is recomputed for each seed's final state: results.json gives each seed's metrics
+and their mean +- std, the curves the mean in a min-max band.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import jax
 from absl import flags, logging
 
 from experiments import common
-from jaxdl import optimizers, plots, precise_bn, results, samplers, train
+from jaxdl import optimizers, plots, precise_bn, results, samplers, seeds, train
 from jaxdl.data import augment, cifar10
 from jaxdl.layers import losses
 from jaxdl.models import mlp
@@ -62,6 +64,7 @@ flags.register_validator("studies", lambda v: bool(v) and set(v) <= set(STUDIES)
                          f"expected a comma-separated list of {STUDIES}")
 flags.register_validator("n_batch", lambda v: v > 1, "must be > 1 (batch normalisation)")
 common.register_positive_range("eta_min", "eta_max")
+common.define_seeds_flag()
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -73,15 +76,16 @@ def config_from_flags():
     for flag in ("n_val", "wide_n_val"):
         common.require(FLAGS[flag].value < 50000 - FLAGS.n_batch, flag,
                        f"must lie in 1..{50000 - FLAGS.n_batch - 1}")
-    return common.config(__name__, **widths)
+    return common.config(__name__, **widths, cpu_devices=common.cpu_devices(FLAGS.cpu_devices))
 
 
 def main(argv):
     del argv
     cfg = config_from_flags()
+    common.use_cpu_devices(cfg.cpu_devices)  # before JAX starts its backends
     workdir = common.workdir()
     t0 = time.perf_counter()
-    runs = []
+    runs, seed_list = [], common.seed_values(cfg)
 
     def train_one(name, model, data, hp, n_epochs, aug=None, config=None):
         """One run with the EMA and the PreciseBN test accuracy; config holds lam and n_s."""
@@ -90,24 +94,29 @@ def main(argv):
                                                                data["X_train"].shape[0]),
                                      grad=cfg.grad, epochs_per_eval=cfg.epochs_per_eval,
                                      augment=aug)
-        key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), len(runs))
-        r = train.fit_and_test(trainer, hp, key, data, n_epochs, name=name)
-        p = r.state.params
-        precise = precise_bn.recompute(model, p, r.state.state, data["X_train"][:cfg.precise_n])
+        # the key is run_key(seed, name): a run gives the same numbers alone or among others
+        rs = seeds.fit_and_test(trainer, hp, seed_list, data, n_epochs, name=name)
         evaluate = jax.jit(trainer.evaluate)
-        for split in ("test", "val"):
-            r.metrics[f"{split}_accuracy_precise_bn"] = float(evaluate(
-                p, precise, hp, data[f"X_{split}"], data[f"Y_{split}"])["accuracy"])
-        logging.info("%s: test accuracy %.4f with EMA statistics, %.4f with PreciseBN", name,
-                     r.metrics["test_accuracy"], r.metrics["test_accuracy_precise_bn"])
-        runs.append({"name": name, "config": {**config, "eta_min": cfg.eta_min,
-                                              "eta_max": cfg.eta_max, "n_epochs": n_epochs,
-                                              "n_batch": cfg.n_batch},
-                     "metrics": r.metrics})
-        results.write_csv(workdir / f"history_{name}.csv", r.history)
-        plots.curve_panels(r.history, workdir / f"curves_{name}.png",
-                           title=f"A3 bonus {name}: test {100 * r.metrics['test_accuracy']:.2f} % "
-                                 f"(PreciseBN {100 * r.metrics['test_accuracy_precise_bn']:.2f} %)")
+        for seed, r in zip(seed_list, rs):  # PreciseBN on each seed's own final state
+            p = r.state.params
+            precise = precise_bn.recompute(model, p, r.state.state,
+                                           data["X_train"][:cfg.precise_n])
+            for split in ("test", "val"):
+                r.metrics[f"{split}_accuracy_precise_bn"] = float(evaluate(
+                    p, precise, hp, data[f"X_{split}"], data[f"Y_{split}"])["accuracy"])
+            logging.info("%s, seed %d: test accuracy %.4f with EMA statistics, %.4f with "
+                         "PreciseBN", name, seed, r.metrics["test_accuracy"],
+                         r.metrics["test_accuracy_precise_bn"])
+        run = results.seeded_run(name, {**config, "eta_min": cfg.eta_min, "eta_max": cfg.eta_max,
+                                        "n_epochs": n_epochs, "n_batch": cfg.n_batch},
+                                 seed_list, [r.metrics for r in rs])
+        runs.append(run)
+        results.write_histories(workdir / f"history_{name}.csv", [r.history for r in rs],
+                                seed_list)
+        plots.curve_panels([r.history for r in rs], workdir / f"curves_{name}.png",
+                           title=f"A3 bonus {name}: test "
+                                 f"{results.format_summary(run, 'test_accuracy')} (PreciseBN "
+                                 f"{results.format_summary(run, 'test_accuracy_precise_bn')})")
         results.write_results(workdir, "a3_bonus", common.script_flags(__name__), runs,
                               wall_seconds=time.perf_counter() - t0)
 
@@ -144,9 +153,8 @@ def main(argv):
                   config={"hidden": list(cfg.wide_hidden), "flip": True,
                           "max_shift": cfg.max_shift, "lam": cfg.wide_lam, "n_s": cfg.wide_n_s})
     for r in runs:
-        m = r["metrics"]
-        print(f"{r['name']:>16}: test accuracy {100 * m['test_accuracy']:.2f} % "
-              f"(PreciseBN {100 * m['test_accuracy_precise_bn']:.2f} %)")
+        print(f"{r['name']:>16}: test accuracy {results.format_summary(r, 'test_accuracy')} "
+              f"(PreciseBN {results.format_summary(r, 'test_accuracy_precise_bn')})")
 
 
 if __name__ == "__main__":

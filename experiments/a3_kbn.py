@@ -12,9 +12,12 @@ updates = 20 epochs), He init, reshuffled every epoch, evaluated every epoch and
     # sheet: 3-layer about 52 % (no BN) and 53.5 % (BN); students: 9-layer 42-49 % (no BN),
     # 51-52.5 % (BN); sigma = 1e-4 without BN collapses to 10 %, every BN run reaches 48-55 %
 
-Runs of one architecture share one compiled program (the initialiser is applied outside it).
+Runs of one architecture and initialiser share one compiled program (each sensitivity sigma has
+its own: its initialiser runs inside the program that trains a run's seeds together).
 Writes results.json, history_<run>.csv, curves_<run>.png per run, and comparison figures
-(val loss of BN vs no BN per depth, sensitivity) into --workdir.
+(train and val loss of BN vs no BN per depth, sensitivity) into --workdir. With --seeds N each run
+trains at N seeds as one vmapped program: results.json gives each seed's metrics and their mean
++- std, the curves and the comparison figures each run's mean in a min-max band.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import jax
+import numpy as np
 from absl import flags, logging
 
 from experiments import common
-from jaxdl import optimizers, plots, results, samplers, train
+from jaxdl import optimizers, plots, results, samplers, seeds, train
 from jaxdl.data import cifar10
 from jaxdl.layers import initializers, losses
 from jaxdl.models import mlp
@@ -60,6 +63,7 @@ flags.register_validator("bn_alpha", lambda v: 0 < v < 1, "must lie in (0, 1)")
 flags.register_validator("bn_eps", lambda v: v > 0, "must be > 0")
 flags.register_validator("dropout", lambda v: 0 <= v < 1, "must lie in [0, 1)")
 common.register_positive_range("eta_min", "eta_max")
+common.define_seeds_flag()
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -99,12 +103,14 @@ def config_from_flags():
             for mode in FLAGS.bn_modes:
                 runs.append(Run(f"sigma{sigma:g}_bn{mode}", "sensitivity", sigma_hidden,
                                 mode == "on", sigma))
-    return common.config(__name__, runs=tuple(runs), n_epochs=n_epochs)
+    return common.config(__name__, runs=tuple(runs), n_epochs=n_epochs,
+                         cpu_devices=common.cpu_devices(FLAGS.cpu_devices))
 
 
 def main(argv):
     del argv
     cfg = config_from_flags()
+    common.use_cpu_devices(cfg.cpu_devices)  # before JAX starts its backends
     workdir = common.workdir()
     t0 = time.perf_counter()
     data = cifar10.device_splits(cifar10.load_splits("all", cfg.data_dir, n_val=cfg.n_val))
@@ -115,65 +121,74 @@ def main(argv):
         return mlp.mlp(run.hidden, cifar10.N_CLASSES, bn=run.bn, w_init=w_init,
                        dropout_rate=cfg.dropout, bn_alpha=cfg.bn_alpha, bn_eps=cfg.bn_eps)
 
-    trainers = {}  # (hidden, bn) -> trainer: one compiled program per architecture
-    runs, histories = [], {}
-    for i, run in enumerate(cfg.runs):
-        arch = (run.hidden, run.bn)
+    trainers = {}  # (hidden, bn, sigma) -> trainer: one compiled program per architecture and
+    # initialiser (a sigma run's seeds draw their initial weights inside the vmapped program)
+    runs, histories, seed_list = [], {}, common.seed_values(cfg)
+    for run in cfg.runs:
+        arch = (run.hidden, run.bn, run.sigma)
         if arch not in trainers:
+            w_init = (initializers.by_name(cfg.init) if run.sigma is None
+                      else initializers.normal(run.sigma))
             trainers[arch] = train.make_trainer(
-                build(run, initializers.by_name(cfg.init)), losses.softmax_cross_entropy,
-                optimizers.cyclical_sgd, sampler, grad=cfg.grad,
-                epochs_per_eval=cfg.epochs_per_eval)
-        init_model = None if run.sigma is None else build(run, initializers.normal(run.sigma))
-        r = train.fit_and_test(trainers[arch], hp,
-                               jax.random.fold_in(jax.random.PRNGKey(cfg.seed), i), data,
-                               cfg.n_epochs, name=run.name, eval_at_start=True,
-                               init_model=init_model,
-                               checkpoint=common.checkpoint_path(
-                                   workdir, f"checkpoint_{run.name}.msgpack"),
-                               identity=common.identity(
-                                   cfg, exclude=STUDY_LISTS + ("n_cycles", "n_epochs"),
-                                   **dataclasses.asdict(run), run_index=i))
-        histories[run.name] = r.history
-        runs.append({"name": run.name,
-                     "config": {"study": run.study, "hidden": list(run.hidden), "bn": run.bn,
-                                "init": (cfg.init if run.sigma is None
-                                         else f"normal({run.sigma:g})"),
-                                "lam": cfg.lam, "eta_min": cfg.eta_min, "eta_max": cfg.eta_max,
-                                "n_s": cfg.n_s, "n_cycles": cfg.n_cycles,
-                                "n_epochs": cfg.n_epochs, "n_batch": cfg.n_batch,
-                                "dropout": cfg.dropout},
-                     "metrics": r.metrics})
-        results.write_csv(workdir / f"history_{run.name}.csv", r.history)
-        plots.curve_panels(r.history, workdir / f"curves_{run.name}.png", x="step",
+                build(run, w_init), losses.softmax_cross_entropy, optimizers.cyclical_sgd,
+                sampler, grad=cfg.grad, epochs_per_eval=cfg.epochs_per_eval)
+        # the key is run_key(seed, name): a run gives the same numbers alone or among others
+        rs = seeds.fit_and_test(trainers[arch], hp, seed_list, data, cfg.n_epochs,
+                                name=run.name, eval_at_start=True,
+                                checkpoint=common.checkpoint_path(
+                                    workdir, f"checkpoint_{run.name}.msgpack"),
+                                identity=common.identity(
+                                    cfg, exclude=STUDY_LISTS + ("n_cycles", "n_epochs",
+                                                                "cpu_devices"),
+                                    **dataclasses.asdict(run)))
+        histories[run.name] = [r.history for r in rs]
+        runs.append(results.seeded_run(
+            run.name, {"study": run.study, "hidden": list(run.hidden), "bn": run.bn,
+                       "init": cfg.init if run.sigma is None else f"normal({run.sigma:g})",
+                       "lam": cfg.lam, "eta_min": cfg.eta_min, "eta_max": cfg.eta_max,
+                       "n_s": cfg.n_s, "n_cycles": cfg.n_cycles, "n_epochs": cfg.n_epochs,
+                       "n_batch": cfg.n_batch, "dropout": cfg.dropout},
+            seed_list, [r.metrics for r in rs]))
+        results.write_histories(workdir / f"history_{run.name}.csv", histories[run.name],
+                                seed_list)
+        plots.curve_panels(histories[run.name], workdir / f"curves_{run.name}.png", x="step",
                            title=f"A3 {run.name}: hidden {list(run.hidden)}, test acc "
-                                 f"{100 * r.metrics['test_accuracy']:.2f} %")
+                                 f"{results.format_summary(runs[-1], 'test_accuracy')}")
         results.write_results(workdir, "a3_kbn", common.script_flags(__name__), runs,
                               wall_seconds=time.perf_counter() - t0)
     write_comparisons(workdir, runs, histories)
     for r in runs:
-        print(f"{r['name']:>22}: test accuracy {100 * r['metrics']['test_accuracy']:.2f} %")
+        print(f"{r['name']:>22}: test accuracy {results.format_summary(r, 'test_accuracy')}")
 
 
-def write_comparisons(workdir, runs, histories) -> None:
-    """Train and val loss of BN off vs on, for each architecture and each sigma."""
+def write_comparisons(workdir, runs: list[dict], histories: dict[str, list[list[dict]]]) -> None:
+    """Train and val loss of BN off vs on, for each architecture and each sigma: each run's mean
+    over its seeds, in a band from their min to their max (several seeds)."""
     groups = {}
     for r in runs:
         group = r["name"].rsplit("_bn", 1)[0]  # 3layer, 9layer, sigma0.001, ...
         groups.setdefault(group, []).append(r["name"])
+    n_seeds = len(next(iter(histories.values())))
     for group, names in groups.items():
-        rows = []  # one merged history with keys <run>_<split>_loss, plotted together
-        for step_i in range(min(len(histories[n]) for n in names)):
-            row = {"step": histories[names[0]][step_i]["step"]}
-            for n in names:
-                for split in ("train", "val"):
-                    row[f"{n} {split}"] = histories[n][step_i][f"{split}_loss"]
-            rows.append(row)
-        keys = [k for k in rows[0] if k != "step"]
-        plots.curves(rows, keys, workdir / f"loss_{group}.png", x="step",
-                     title=f"A3 {group}: loss, BN off vs on")
+        fig, ax = plots.subplots(figsize=(5, 3.5))
+        for n in names:
+            hists = histories[n]
+            n_evals = min(len(h) for h in hists)  # a diverged seed stops early
+            xs = [h["step"] for h in hists[0][:n_evals]]
+            for split in ("train", "val"):
+                values = np.array([[e[f"{split}_loss"] for e in h[:n_evals]] for h in hists],
+                                  np.float64)
+                (line,) = ax.plot(xs, values.mean(0), label=f"{n} {split}".replace("_", " "))
+                if n_seeds > 1:
+                    ax.fill_between(xs, values.min(0), values.max(0), color=line.get_color(),
+                                    alpha=0.25, linewidth=0)
+        ax.set_xlabel("update step")
+        ax.set_title(f"A3 {group}: loss, BN off vs on"
+                     + (f" (mean, min-max of {n_seeds} seeds)" if n_seeds > 1 else ""))
+        ax.legend()
+        ax.grid(alpha=0.3)
+        plots.save(fig, workdir / f"loss_{group}.png")
     logging.info("comparison figures written for %s", sorted(groups))
-
 
 if __name__ == "__main__":
     common.run(main)

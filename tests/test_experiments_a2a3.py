@@ -49,13 +49,35 @@ def a3(fake_cifar_dir, tmp_path_factory):
 
 
 def _learned(out, run):
-    m = run["metrics"]
+    """Every seed of the run learned (its metrics and its history's step-0 evaluation)."""
     # learning: chance is 10 % (ten classes); the fake classes (prototypes plus noise) give
     # 100 % test accuracy at seeds 0-2: assert >= 80 %, up from the step-0 evaluation (<= 40 %)
-    assert m["test_accuracy"] >= 0.8 and m["val_accuracy"] >= 0.8 and not m["diverged"]
+    for m in run["per_seed"]:
+        assert m["test_accuracy"] >= 0.8 and m["val_accuracy"] >= 0.8 and not m["diverged"]
     with open(out / f"history_{run['name']}.csv") as f:
-        start = next(csv.DictReader(f))
-    assert float(start["step"]) == 0 and float(start["val_accuracy"]) <= 0.4
+        rows = list(csv.DictReader(f))
+    for seed in run["seeds"]:  # each seed's history begins with its step-0 evaluation
+        start = next(r for r in rows if "seed" not in r or int(r["seed"]) == seed)
+        assert float(start["step"]) == 0 and float(start["val_accuracy"]) <= 0.4
+
+
+def _seeded(run, seeds):
+    """A run made at several seeds: each seed's metrics, and their mean, std, min, max, n."""
+    assert run["seeds"] == seeds and len(run["per_seed"]) == len(seeds)
+    accs = [m["test_accuracy"] for m in run["per_seed"]]
+    stats = run["summary"]["test_accuracy"]
+    assert stats["n"] == len(seeds) and stats["mean"] == pytest.approx(sum(accs) / len(accs))
+    assert stats["min"] == min(accs) and stats["max"] == max(accs)
+    assert run["metrics"]["test_accuracy"] == pytest.approx(stats["mean"])
+    assert run["per_seed"][0]["val_cost"] != run["per_seed"][1]["val_cost"]  # other keys
+
+
+def _same_run(alone, among, keys=("train_cost", "val_cost", "test_cost", "val_accuracy",
+                                  "test_accuracy")):
+    """A run made alone at one seed equals that seed's among others: seeds vmapped may batch a
+    product differently from the run alone, float rounding only."""
+    for k in keys:
+        assert alone[k] == pytest.approx(among[k], rel=1e-5), k
 
 
 def test_a2_two_layer_learns(a2):
@@ -79,6 +101,41 @@ def test_a3_kbn_learns(a3):
     assert [r["config"]["init"] for r in res["runs"]] == ["he", "normal(0.1)"]
     for name in ("loss_3layer.png", "loss_sigma0.1.png", "curves_3layer_bnon.png"):
         assert (out / name).stat().st_size > 100
+
+
+def test_a2_two_layer_seeds_and_run_identity(fake_cifar_dir, tmp_path):
+    """Two runs at two seeds each (one vmapped program per run), then the shorter run made alone
+    at one of those seeds: its numbers are that seed's among the others (run identity)."""
+    # the last value of a flag counts: A2's run "ex", and "short", 2 * 125 * 20 / (10000 / 20)
+    # = 10 epochs of 3 updates
+    res = _study([*A2, "--names=ex,short", "--n_s=100,125", "--n_cycles=150,20", "--seeds=2"],
+                 fake_cifar_dir, tmp_path / "two")
+    assert [r["name"] for r in res["runs"]] == ["ex", "short"]
+    for run in res["runs"]:
+        _seeded(run, [0, 1])
+    _learned(tmp_path / "two", res["runs"][0])
+    lines = (tmp_path / "two" / "history_ex.csv").read_text().splitlines()
+    assert lines[0].startswith("seed,") and len(lines) == 1 + 2 * 61  # step 0 first, each seed
+    alone = _study([*A2, "--names=short", "--n_s=125", "--n_cycles=20", "--seed=1"],
+                   fake_cifar_dir, tmp_path / "alone")
+    _same_run(alone["runs"][0]["metrics"], res["runs"][1]["per_seed"][1])
+
+
+def test_a3_kbn_seeds_and_run_identity(fake_cifar_dir, tmp_path):
+    """The A3 study at two seeds (each run's seeds one vmapped program), then its sensitivity run
+    made alone at one of those seeds: its numbers are that seed's among the others."""
+    out = tmp_path / "two"
+    res = _study([*A3, "--seeds=2"], fake_cifar_dir, out)
+    assert [r["name"] for r in res["runs"]] == A3_RUNS
+    for run in res["runs"]:
+        _seeded(run, [0, 1])
+        _learned(out, run)
+    for name in ("loss_3layer.png", "loss_sigma0.1.png", "curves_sigma0.1_bnon.png"):
+        assert (out / name).stat().st_size > 100
+    alone = _study([*A3, "--studies=sensitivity", "--seed=1"], fake_cifar_dir,
+                   tmp_path / "alone")
+    assert [r["name"] for r in alone["runs"]] == ["sigma0.1_bnon"]
+    _same_run(alone["runs"][0]["metrics"], res["runs"][1]["per_seed"][1])
 
 
 def _resumes_to(reference, args, first_run, data_dir, work):
