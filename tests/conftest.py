@@ -55,6 +55,17 @@ def run_module(args, **env):
                           capture_output=True, text=True, timeout=600)
 
 
+def assert_seed_summary(run: dict, metric: str, seeds=(0, 1)) -> None:
+    """A results.json run made at `seeds`: per-seed metrics, and the summary's and the metrics'
+    mean, min, max and n of `metric` computed from them."""
+    assert run["seeds"] == list(seeds) and len(run["per_seed"]) == len(seeds)
+    values = [m[metric] for m in run["per_seed"]]
+    stats = run["summary"][metric]
+    assert stats["n"] == len(seeds) and stats["mean"] == pytest.approx(sum(values) / len(values))
+    assert stats["min"] == min(values) and stats["max"] == max(values)
+    assert run["metrics"][metric] == pytest.approx(stats["mean"])
+
+
 def run_killed(args, checkpoint, sig: int = signal.SIGKILL, *, timeout: float = 300.0,
                **env) -> None:
     """`python -m <args>` as run_module, sent signal `sig` (default SIGKILL) as soon as the file

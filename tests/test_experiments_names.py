@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import run_killed, run_module
+from conftest import assert_seed_summary, run_killed, run_module
 from jaxdl import checkpoint
 from jaxdl.data import names
 from jaxdl.models import names as names_model
@@ -151,12 +151,7 @@ def test_seeds_train_as_one_program_each_equal_to_its_run_alone(fake_dir, tmp_pa
     assert [r["name"] for r in res["runs"]] == ["none_n4k3_n4k2", "undersample_n4k3_n4k2"]
     for run in res["runs"]:
         name = run["name"]
-        assert run["seeds"] == [0, 1] and len(run["per_seed"]) == 2
-        accs = [m["val_accuracy"] for m in run["per_seed"]]
-        stats = run["summary"]["val_accuracy"]
-        assert stats["n"] == 2 and stats["mean"] == pytest.approx(sum(accs) / 2)
-        assert stats["min"] == min(accs) and stats["max"] == max(accs)
-        assert run["metrics"]["val_accuracy"] == pytest.approx(stats["mean"])
+        assert_seed_summary(run, "val_accuracy")
         assert run["summary"]["best_val_accuracy"]["n"] == 2
         assert run["per_seed"][0]["val_loss"] != run["per_seed"][1]["val_loss"]  # other keys
         confusions = json.loads((out / f"confusion_{name}.json").read_text())
