@@ -11,40 +11,49 @@ import pytest
 
 from conftest import run_killed, run_module
 from jaxdl import checkpoint, train
-from jaxdl.data import cifar10
 from test_train import _data, _trainer
 
 
-def test_fit_resumes_from_a_checkpoint_to_the_same_end(tmp_path):
-    data = _data()
+DATA = _data()
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    """One trainer for the module's library tests: its segment compiles once (train.fit keeps it
+    in trainer.compiled), whatever the hyper-parameters, key or run length."""
+    return _trainer("manual", DATA)
+
+
+def test_fit_resumes_from_a_checkpoint_to_the_same_end(tmp_path, trainer):
+    data = DATA
     hp = train.as_hparams(lam=0.01, eta=0.05)
     key = jax.random.PRNGKey(0)
-    whole = train.fit(_trainer("manual", data), hp, key, data, 6)
+    whole = train.fit(trainer, hp, key, data, 6)
     path = tmp_path / "ckpt.msgpack"
-    train.fit(_trainer("manual", data), hp, key, data, 2, checkpoint=path)  # "interrupted"
+    train.fit(trainer, hp, key, data, 2, checkpoint=path)  # "interrupted"
     _, saved_history, _ = checkpoint.restore(path, whole.state)
     assert len(saved_history) == 2
-    resumed = train.fit(_trainer("manual", data), hp, key, data, 6, checkpoint=path)
+    resumed = train.fit(trainer, hp, key, data, 6, checkpoint=path)
     assert len(resumed.history) == 6
     chex.assert_trees_all_equal(resumed.state.params, whole.state.params)
     assert resumed.history == whole.history
 
 
-def test_a_checkpoint_of_another_run_is_refused(tmp_path):
-    data = _data()
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, trainer):
+    data = DATA
     path = tmp_path / "ckpt.msgpack"
-    train.fit(_trainer("manual", data), train.as_hparams(lam=0.0, eta=0.05),
+    train.fit(trainer, train.as_hparams(lam=0.0, eta=0.05),
               jax.random.PRNGKey(0), data, 1, checkpoint=path)
     with pytest.raises(checkpoint.DataError, match="another run"):
-        train.fit(_trainer("manual", data), train.as_hparams(lam=0.5, eta=0.05),
+        train.fit(trainer, train.as_hparams(lam=0.5, eta=0.05),
                   jax.random.PRNGKey(0), data, 2, checkpoint=path)
 
 
-def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
-    data = _data()
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, trainer):
+    data = DATA
     path = tmp_path / "ckpt.msgpack"
     # |1 - 2 eta lam| = 1.5: W grows 1.5x per step, so the cost overflows after a few epochs
-    result = train.fit(_trainer("manual", data), train.as_hparams(lam=0.1, eta=12.5),
+    result = train.fit(trainer, train.as_hparams(lam=0.1, eta=12.5),
                        jax.random.PRNGKey(0), data, 40, checkpoint=path)
     assert result.diverged
     assert not np.isfinite(result.history[-1]["batch_cost"])
@@ -59,7 +68,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_same_flags_and_seed_give_identical_metrics():
-    data = _data()
+    data = DATA
     hp = train.as_hparams(lam=0.01, eta=0.05)
     runs = [train.fit(_trainer("manual", data), hp, jax.random.PRNGKey(7), data, 3).history
             for _ in range(2)]
@@ -67,21 +76,24 @@ def test_same_flags_and_seed_give_identical_metrics():
 
 
 def _a1_args(workdir, data_dir, epochs):
+    # the session's fake CIFAR-10 (60 images per batch) and the minibatch of 20 that the other
+    # single-seed A1 runs use: the same compiled program, read from the shared XLA cache
     return ["experiments.a1_linear", f"--workdir={workdir}", f"--data_dir={data_dir}",
-            f"--n_epochs={epochs}", "--n_batch=50", "--lams=0.1", "--etas=0.001"]
+            f"--n_epochs={epochs}", "--n_batch=20", "--lams=0.1", "--etas=0.001"]
 
 
+# 200 one-epoch segments of 3 updates each, every one checkpointed: long enough to be killed
+# mid-run
 EPOCHS = 200
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    """A fake data set and the metrics of the same run made without interruption."""
+def uninterrupted(fake_cifar_dir, tmp_path_factory):
+    """The fake data set and the metrics of the same run made without interruption."""
     root = tmp_path_factory.mktemp("resume")
-    cifar10.write_fake_dataset(root / "data", n_per_batch=1000)
-    proc = run_module(_a1_args(root / "ref", root / "data", EPOCHS))
+    proc = run_module(_a1_args(root / "ref", fake_cifar_dir, EPOCHS))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return root / "data", json.loads((root / "ref" / "results.json").read_text())
+    return fake_cifar_dir, json.loads((root / "ref" / "results.json").read_text())
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
