@@ -107,3 +107,11 @@ def fake_cifar_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cifar")
     cifar10.write_fake_dataset(folder, n_per_batch=60)
     return folder
+
+
+@pytest.fixture(scope="session")
+def sweep_setup():
+    """tests/test_sweep.py's trainer and data, one for the session: test_sweep.py and
+    test_sweep_resume.py share its compiled sweep programs (kept in trainer.compiled)."""
+    from test_sweep import _setup
+    return _setup()

@@ -36,9 +36,10 @@ def _setup(n=120, d=24, k=4, seed=0):
 
 
 @pytest.fixture(scope="module")
-def setup():
-    """One trainer and data set for the module: its compiled programs serve every test."""
-    return _setup()
+def setup(sweep_setup):
+    """One trainer and data set (conftest's, shared by test_sweep.py and test_sweep_resume.py):
+    its compiled programs serve every test."""
+    return sweep_setup
 
 
 def test_member_equals_the_run_made_alone(setup):

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from jaxdl import checkpoint, sweep
-from test_sweep import _setup
 
 HP = {"lam": np.array([0.0, 0.01, 0.1], np.float32), "eta": np.full(3, 0.05, np.float32)}
 
 
 @pytest.fixture(scope="module")
-def setup():
-    """One trainer for the module: its compiled sweep programs serve every test."""
-    return _setup()
+def setup(sweep_setup):
+    """One trainer and data set (conftest's, shared by test_sweep.py and test_sweep_resume.py):
+    its compiled programs serve every test."""
+    return sweep_setup
 
 
 def test_a_sweep_resumed_from_its_checkpoint_equals_the_uninterrupted_one(tmp_path, setup,
