@@ -27,10 +27,9 @@ def numerical_gradient(f: Callable[[Any], jax.Array], params: Any, h: float = 1e
     """Finite-difference gradient of scalar f(params) with respect to every entry of params."""
     if method not in DIFFERENCES:
         raise ValueError(f"unknown method {method!r}: expected one of {DIFFERENCES}")
-    flat, unravel = ravel_pytree(params)
-
     @jax.jit
-    def run(flat):
+    def run(params):  # ravel and unravel inside: no eager ops on new shapes
+        flat, unravel = ravel_pytree(params)
         f0 = f(unravel(flat))
 
         def partial(i):
@@ -39,9 +38,9 @@ def numerical_gradient(f: Callable[[Any], jax.Array], params: Any, h: float = 1e
                 return (f(unravel(flat + e)) - f(unravel(flat - e))) / (2 * h)
             return (f(unravel(flat + e)) - f0) / h
 
-        return jax.lax.map(partial, jnp.arange(flat.size), batch_size=chunk)
+        return unravel(jax.lax.map(partial, jnp.arange(flat.size), batch_size=chunk))
 
-    return unravel(run(flat))
+    return run(params)
 
 
 def relative_error(a, n, eps: float = 1e-12) -> float:
@@ -62,5 +61,10 @@ def to_float64(tree: Any) -> Any:
     if not jax.config.jax_enable_x64:
         raise RuntimeError("gradient checks run in float64: enable jax_enable_x64 first "
                            "(jax.config.update('jax_enable_x64', True))")
+    return _to_float64(tree)
+
+
+@jax.jit
+def _to_float64(tree: Any) -> Any:  # one compiled program, not one eager cast per leaf
     return jax.tree.map(lambda x: x.astype(jnp.float64)
                         if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
