@@ -27,9 +27,10 @@ def numerical_gradient(f: Callable[[Any], jax.Array], params: Any, h: float = 1e
     """Finite-difference gradient of scalar f(params) with respect to every entry of params."""
     if method not in DIFFERENCES:
         raise ValueError(f"unknown method {method!r}: expected one of {DIFFERENCES}")
+    flat, unravel = ravel_pytree(params)
+
     @jax.jit
-    def run(params):  # ravel and unravel inside: no eager ops on new shapes
-        flat, unravel = ravel_pytree(params)
+    def run(flat):
         f0 = f(unravel(flat))
 
         def partial(i):
@@ -38,9 +39,9 @@ def numerical_gradient(f: Callable[[Any], jax.Array], params: Any, h: float = 1e
                 return (f(unravel(flat + e)) - f(unravel(flat - e))) / (2 * h)
             return (f(unravel(flat + e)) - f0) / h
 
-        return unravel(jax.lax.map(partial, jnp.arange(flat.size), batch_size=chunk))
+        return jax.lax.map(partial, jnp.arange(flat.size), batch_size=chunk)
 
-    return run(params)
+    return unravel(run(flat))
 
 
 def relative_error(a, n, eps: float = 1e-12) -> float:
