@@ -120,21 +120,21 @@ def kink_crossings(model: model_lib.Model, params, state, X, h: float, *, train:
                    key=None, chunk: int = 512):
     """Per entry (same pytree as params): 1 if theta +- h e_i changes any ReLU mask or max-pool
     pattern, else 0."""
-    flat, unravel = ravel_pytree(params)
-    base = kink_patterns(model, params, state, X, train=train, key=key)
-
-    def changed(p):
-        return sum(jnp.sum(m != b) for m, b in
-                   zip(kink_patterns(model, p, state, X, train=train, key=key), base))
-
     @jax.jit
-    def run(flat):
+    def run(params):  # everything inside: no eager ops on new shapes
+        flat, unravel = ravel_pytree(params)
+        base = kink_patterns(model, params, state, X, train=train, key=key)
+
+        def changed(p):
+            return sum(jnp.sum(m != b) for m, b in
+                       zip(kink_patterns(model, p, state, X, train=train, key=key), base))
+
         def one(i):
             e = jnp.zeros_like(flat).at[i].set(h)
             return ((changed(unravel(flat + e)) + changed(unravel(flat - e))) > 0).astype(flat.dtype)
-        return jax.lax.map(one, jnp.arange(flat.size), batch_size=chunk)
+        return unravel(jax.lax.map(one, jnp.arange(flat.size), batch_size=chunk))
 
-    return unravel(run(flat))
+    return run(params)
 
 
 def smooth_piece_gradient(model: model_lib.Model, loss: Loss, params, state, X, Y, lam, *,
@@ -158,10 +158,17 @@ def smooth_piece_gradient(model: model_lib.Model, loss: Loss, params, state, X, 
         raise ValueError(f"levels must be >= 0, got {levels}")
     if output_step is not None and output_step <= 0:
         raise ValueError(f"output_step must be > 0, got {output_step}")
-    piece = frozen(model, kink_patterns(model, params, state, X, train=train, key=key))
-    out, out_piece = (m.apply(params, state, X, train=train, key=key)[0] for m in (model, piece))
-    if not jnp.allclose(out_piece, out, rtol=1e-12, atol=1e-12):
+    @jax.jit
+    def at_theta(params):  # one compiled program, not eager ops on new shapes
+        patterns = kink_patterns(model, params, state, X, train=train, key=key)
+        out, out_piece = (m.apply(params, state, X, train=train, key=key)[0]
+                          for m in (model, frozen(model, patterns)))
+        return patterns, jnp.allclose(out_piece, out, rtol=1e-12, atol=1e-12)
+
+    patterns, reproduced = at_theta(params)
+    if not reproduced:
         raise ValueError("the frozen piece does not reproduce the network at theta")
+    piece = frozen(model, patterns)
 
     def J(p):
         return model_lib.cost(piece, loss, p, state, X, Y, lam, train=train, key=key,
@@ -170,10 +177,10 @@ def smooth_piece_gradient(model: model_lib.Model, loss: Loss, params, state, X, 
     def scores(p):
         return piece.apply(p, state, X, train=train, key=key)[0]
 
-    flat, unravel = ravel_pytree(params)
-
     @jax.jit
-    def run(flat):
+    def run(params):  # ravel and unravel inside: no eager ops on new shapes
+        flat, unravel = ravel_pytree(params)
+
         def one(i):
             e = jnp.zeros_like(flat).at[i].set(1.0)
             step = h
@@ -186,6 +193,6 @@ def smooth_piece_gradient(model: model_lib.Model, loss: Loss, params, state, X, 
             for level in range(1, levels + 1):
                 c = [(4 ** level * c[j] - c[j + 1]) / (4 ** level - 1) for j in range(len(c) - 1)]
             return c[0]
-        return jax.lax.map(one, jnp.arange(flat.size), batch_size=chunk)
+        return unravel(jax.lax.map(one, jnp.arange(flat.size), batch_size=chunk))
 
-    return unravel(run(flat))
+    return run(params)

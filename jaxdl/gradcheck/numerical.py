@@ -62,5 +62,10 @@ def to_float64(tree: Any) -> Any:
     if not jax.config.jax_enable_x64:
         raise RuntimeError("gradient checks run in float64: enable jax_enable_x64 first "
                            "(jax.config.update('jax_enable_x64', True))")
+    return _to_float64(tree)
+
+
+@jax.jit
+def _to_float64(tree: Any) -> Any:  # one compiled program, not one eager cast per leaf
     return jax.tree.map(lambda x: x.astype(jnp.float64)
                         if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
