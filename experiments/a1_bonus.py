@@ -111,7 +111,6 @@ def sweep_runs(cfg, workdir, study, data, *, lams, etas, batch, flip, max_shift=
     epoch in <workdir>/checkpoint_<study>_<loss>_b<batch>[_flip][_shift<k>].msgpack, so an
     interrupted sweep resumes and a finished one is read back at once."""
     n = data["X_train"].shape[0]
-    common.require(batch <= n, "grid_batches", f"{batch} is larger than the {n} training samples")
     steps_per_epoch = n // batch
     every = decay_epochs * steps_per_epoch if decay_epochs else 10**9
 
@@ -135,6 +134,7 @@ def sweep_runs(cfg, workdir, study, data, *, lams, etas, batch, flip, max_shift=
     identity = common.identity(cfg, exclude=STUDY_FLAGS, lams=[float(v) for v in lams],
                                etas=[float(v) for v in etas], batch=batch, flip=flip,
                                loss=loss_name, decay_epochs=decay_epochs,
+                               # absent at 0: sweeps without translations keep their identity
                                **({"max_shift": max_shift} if max_shift else {}))
     t0 = time.perf_counter()
     res = sweep.run(trainer, hp, keys, data, n_epochs or cfg.n_epochs, name=f"study {name}",
@@ -188,9 +188,13 @@ def main(argv):
     workdir = common.workdir()
     t0 = time.perf_counter()
     data = cifar10.device_splits(common.cifar10_splits("all", cfg.n_val))
+    # every study's minibatch fits the training set, checked before the first one trains
     n_train = data["X_train"].shape[0]
-    common.require("c" not in cfg.studies or max(cfg.grid_batches) <= n_train, "grid_batches",
-                   f"{max(cfg.grid_batches)} is larger than the {n_train} training samples")
+    batches = ([100] if set(cfg.studies) - {"c"} else []) + (
+        list(cfg.grid_batches) if "c" in cfg.studies else [])
+    biggest = max(batches, default=0)
+    common.require(biggest <= n_train, "grid_batches" if biggest > 100 else "n_val",
+                   f"a minibatch of {biggest} is larger than the {n_train} training samples")
     seed_list = common.seed_values(cfg)
     all_rows, seconds = [], {}
 

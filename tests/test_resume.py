@@ -14,18 +14,19 @@ from jaxdl import checkpoint, train
 from test_train import _data, _trainer
 
 
-DATA = _data()
+@pytest.fixture(scope="module")
+def data():
+    return _data()
 
 
 @pytest.fixture(scope="module")
-def trainer():
+def trainer(data):
     """One trainer for the module's library tests: its segment compiles once (train.fit keeps it
     in trainer.compiled), whatever the hyper-parameters, key or run length."""
-    return _trainer("manual", DATA)
+    return _trainer("manual", data)
 
 
-def test_fit_resumes_from_a_checkpoint_to_the_same_end(tmp_path, trainer):
-    data = DATA
+def test_fit_resumes_from_a_checkpoint_to_the_same_end(tmp_path, data, trainer):
     hp = train.as_hparams(lam=0.01, eta=0.05)
     key = jax.random.PRNGKey(0)
     whole = train.fit(trainer, hp, key, data, 6)
@@ -39,8 +40,7 @@ def test_fit_resumes_from_a_checkpoint_to_the_same_end(tmp_path, trainer):
     assert resumed.history == whole.history
 
 
-def test_a_checkpoint_of_another_run_is_refused(tmp_path, trainer):
-    data = DATA
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, data, trainer):
     path = tmp_path / "ckpt.msgpack"
     train.fit(trainer, train.as_hparams(lam=0.0, eta=0.05),
               jax.random.PRNGKey(0), data, 1, checkpoint=path)
@@ -49,8 +49,7 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, trainer):
                   jax.random.PRNGKey(0), data, 2, checkpoint=path)
 
 
-def test_divergence_keeps_the_last_good_checkpoint(tmp_path, trainer):
-    data = DATA
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, data, trainer):
     path = tmp_path / "ckpt.msgpack"
     # |1 - 2 eta lam| = 1.5: W grows 1.5x per step, so the cost overflows after a few epochs
     result = train.fit(trainer, train.as_hparams(lam=0.1, eta=12.5),
@@ -67,8 +66,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, trainer):
     chex.assert_trees_all_equal(restored.params, result.state.params)
 
 
-def test_same_flags_and_seed_give_identical_metrics():
-    data = DATA
+def test_same_flags_and_seed_give_identical_metrics(data):
     hp = train.as_hparams(lam=0.01, eta=0.05)
     runs = [train.fit(_trainer("manual", data), hp, jax.random.PRNGKey(7), data, 3).history
             for _ in range(2)]
