@@ -66,7 +66,7 @@ flags.DEFINE_bool("replace_within_batch", False, "Starter: draw each batch's ima
                   "independently (repeats possible) instead of randsample's distinct ones.")
 flags.DEFINE_integer("n_val", None, "Validation images (default: starter 2001 as the sheets; "
                      "improved 1000).", lower_bound=1)
-common.define_seeds_flag()
+common.define_seeds_flag(cpu_devices_default=1)  # convolutions: one device (common)
 flags.register_validator("lr", lambda v: v is None or v > 0, "must be > 0")
 flags.register_validator("momentum", lambda v: v is None or 0 <= v < 1, "must lie in [0, 1)")
 flags.register_validator("widths", lambda ws: 1 <= len(ws) <= 5 and all(

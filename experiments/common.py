@@ -68,25 +68,28 @@ def cycle_epochs(n_s: int, n_cycles: int, steps_per_epoch: int, epochs_per_eval:
     return epochs
 
 
-def define_cpu_devices_flag() -> None:
+def define_cpu_devices_flag(default: int = 0) -> None:
     """--cpu_devices, for the studies that vmap members (sweeps): on a CPU, JAX exposes that many
-    devices, one per core, and each sweep's members are sharded over them."""
+    devices, one per core, and each sweep's members are sharded over them. The convolutional
+    studies default to 1: one device's convolutions already use every core (XLA's intra-op
+    threads), and splitting their members over two devices was slower (benchmarks/NOTES.md)."""
     flags.DEFINE_integer(
-        "cpu_devices", 0, "CPU devices JAX exposes, one per core, over which each sweep's members "
-        "are sharded (0: one per core this process may use, unless XLA_FLAGS sets "
+        "cpu_devices", default, "CPU devices JAX exposes, one per core, over which each sweep's "
+        "members are sharded (0: one per core this process may use, unless XLA_FLAGS sets "
         "--xla_force_host_platform_device_count; 1: one device, whose numbers the others equal "
         "within float rounding). No effect on a GPU.", lower_bound=0)
 
 
-def define_seeds_flag() -> None:
-    """--seeds (and --cpu_devices), for the studies that train runs: each run at seeds --seed,
-    --seed + 1, ..., trained as one vmapped program whose seeds are sharded over the devices."""
+def define_seeds_flag(cpu_devices_default: int = 0) -> None:
+    """--seeds (and --cpu_devices, default `cpu_devices_default`), for the studies that train
+    runs: each run at seeds --seed, --seed + 1, ..., trained as one vmapped program whose seeds
+    are sharded over the devices."""
     flags.DEFINE_integer(
         "seeds", 1, "Seeds per run (--seed, --seed + 1, ...): several train as one vmapped "
         "program, the seed as member axis; results.json keeps each seed's metrics and their mean, "
         "std, min, max and n.", lower_bound=1)
     if "cpu_devices" not in FLAGS:
-        define_cpu_devices_flag()
+        define_cpu_devices_flag(cpu_devices_default)
 
 
 def seed_values(cfg: Any) -> list[int]:

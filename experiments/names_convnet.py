@@ -77,7 +77,7 @@ flags.register_validator(
 flags.register_multi_flags_validator(
     ["n_updates", "eval_every"], lambda f: f["n_updates"] >= f["eval_every"],
     "--n_updates must be at least --eval_every")
-common.define_seeds_flag()
+common.define_seeds_flag(cpu_devices_default=1)  # convolutions: one device (common)
 
 FLAGS = flags.FLAGS
 

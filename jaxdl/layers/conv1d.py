@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.layers import initializers
+from jaxdl.layers.convolution import conv
 from jaxdl.layers.core import Layer
 from jaxdl.layers.reshape import flatten  # noqa: F401  (re-exported)
 
@@ -220,8 +221,7 @@ def conv1d_lax(nf: int, k: int, *, w_init: initializers.Initializer | None = Non
     init = _sequence_init(nf, k, w_init, fan_in)
 
     def forward(params, state, x, *, train=False, key=None):
-        S = jax.lax.conv_general_dilated(x, params["F"].transpose(1, 0, 2), (1,), "VALID",
-                                         dimension_numbers=("NWC", "WIO", "NWC"))
+        S = conv(x, params["F"].transpose(1, 0, 2), (1,), "VALID", specs=("NWC", "WIO", "NWC"))
         return S, x, state
 
     def backward(params, x, G_nxjxf):
@@ -230,9 +230,8 @@ def conv1d_lax(nf: int, k: int, *, w_init: initializers.Initializer | None = Non
         # eq 46's sum as one convolution in XLA CPU's canonical form (no transposes back):
         # channels c as the batch, examples n as the contracted features, G as the kernel.
         # dF[c, t, f] = sum_{n, j} x[n, j + t, c] G[n, j, f].
-        dF = jax.lax.conv_general_dilated(
-            x.transpose(2, 1, 0), G_nxjxf.transpose(1, 0, 2), (1,), "VALID",
-            dimension_numbers=("NWC", "WIO", "NWC"))
+        dF = conv(x.transpose(2, 1, 0), G_nxjxf.transpose(1, 0, 2), (1,), "VALID",
+                  specs=("NWC", "WIO", "NWC"))
         return dx, {"F": dF}
 
     return Layer(init, forward, backward)

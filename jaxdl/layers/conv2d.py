@@ -19,9 +19,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from jaxdl.layers import initializers
+from jaxdl.layers.convolution import conv
 from jaxdl.layers.core import Layer
 from jaxdl.layers.reshape import flatten  # noqa: F401  (re-exported)
 
@@ -31,9 +31,9 @@ def _out_size(size: int, k: int, pad: int, stride: int) -> int:
 
 
 def conv_forward(x_nhwc, F_hwio, pad: int, stride: int):
-    """The bare correlation (no bias): lax.conv_general_dilated in NHWC / HWIO."""
-    return lax.conv_general_dilated(x_nhwc, F_hwio, (stride, stride), [(pad, pad), (pad, pad)],
-                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    """The bare correlation (no bias): lax.conv_general_dilated in NHWC / HWIO (through
+    convolution.conv, which vmaps it member by member)."""
+    return conv(x_nhwc, F_hwio, (stride, stride), [(pad, pad), (pad, pad)])
 
 
 def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int):
@@ -47,18 +47,16 @@ def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int):
     # the canonical b01f_01io->b01f form to Eigen and lowers 01oi to a naive loop (a much slower
     # CNN step; benchmarks/NOTES.md)
     F_flip_t = jnp.swapaxes(jnp.flip(F_hwio, (0, 1)), 2, 3)
-    dx = lax.conv_general_dilated(
-        g_nhwc, F_flip_t, (1, 1),
-        [(k_h - 1 - pad, k_h - 1 - pad + r_h), (k_w - 1 - pad, k_w - 1 - pad + r_w)],
-        lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    dx = conv(g_nhwc, F_flip_t, (1, 1),
+              [(k_h - 1 - pad, k_h - 1 - pad + r_h), (k_w - 1 - pad, k_w - 1 - pad + r_w)],
+              lhs_dilation=(stride, stride))
     # dF: one correlation of x_pad (batch and channels swapped: c_in images of n features) with G
     # (as c_out filters over n inputs), transposed explicitly into the canonical b01f_01io->b01f
     # form that XLA CPU runs with Eigen; faster than the im2col matmul of the k*k shifted views,
     # which needed 25 slice copies and a concatenate (figures in benchmarks/NOTES.md)
-    dF = lax.conv_general_dilated(
-        jnp.transpose(x_nhwc, (3, 1, 2, 0)), jnp.transpose(g_nhwc, (1, 2, 0, 3)), (1, 1),
-        [(pad, pad), (pad, pad)], rhs_dilation=(stride, stride),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))  # c_in x (k_h + r_h) x (k_w + r_w) x c_out
+    dF = conv(jnp.transpose(x_nhwc, (3, 1, 2, 0)), jnp.transpose(g_nhwc, (1, 2, 0, 3)), (1, 1),
+              [(pad, pad), (pad, pad)], rhs_dilation=(stride, stride))
+    # dF is c_in x (k_h + r_h) x (k_w + r_w) x c_out here
     dF = jnp.transpose(dF[:, :k_h, :k_w, :], (1, 2, 0, 3))
     return dx, dF
 
