@@ -19,9 +19,9 @@ confusion.csv into --workdir.
 The run's key is seeds.run_key(seed, "<dataset>_<arch>"). With --seeds N > 1 the N seeds train as
 one vmapped program (jaxdl.sweep, the seed as member axis, on the same train/val split, drawn with
 --seed; on one CPU device unless --cpu_devices says otherwise, each seed's convolutions in turn:
-jaxdl.layers.convolution), and each seed's final state is evaluated on test in turn: results.json gives each seed's
-metrics and their mean +- std, history.csv a seed column, curves.png the mean in a min-max band;
-filters, misclassified, confusion and precision_recall are the first seed's.
+jaxdl.layers.convolution), and each seed's final state is evaluated on test in turn: results.json
+gives each seed's metrics and their mean +- std, history.csv a seed column, curves.png the mean in
+a min-max band; filters, misclassified, confusion and precision_recall are the first seed's.
 """
 
 from __future__ import annotations
