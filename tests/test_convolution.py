@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from jaxdl.layers import convolution
 from jaxdl.layers.convolution import conv
 
 SPECS = ("NHWC", "HWIO", "NHWC")
@@ -24,8 +25,11 @@ def _ours(lhs, rhs):
                 rhs_dilation=KW["rhs_dilation"])
 
 
-@pytest.mark.parametrize("in_axes", [(0, 0), (0, None), (None, 0)])
-def test_vmapped_conv_is_each_members_conv(in_axes):
+@pytest.mark.parametrize("in_axes,in_turn", [((0, 0), True), ((0, 0), False),
+                                             ((0, None), True), ((None, 0), True)])
+def test_vmapped_conv_is_each_members_conv(in_axes, in_turn, monkeypatch):
+    """Each batching pattern; both operands batched also as on a GPU (jax's grouped form)."""
+    monkeypatch.setattr(convolution, "members_in_turn", lambda: in_turn)
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     lhs = jax.random.normal(k1, (3, 2, 5, 6, 4) if in_axes[0] == 0 else (2, 5, 6, 4))
     rhs = jax.random.normal(k2, (3, 3, 2, 4, 5) if in_axes[1] == 0 else (3, 2, 4, 5))

@@ -8,7 +8,8 @@ the plain form XLA gives to its fast kernels:
   - only the input batched (members share the filters): the members join the batch axis;
   - only the filters batched (members share the input, e.g. the first layer of a lambda sweep on
     one minibatch): the members join the output channels;
-  - both batched: a `lax.map` over the members, the plain convolution in its body.
+  - both batched: a `lax.map` over the members, the plain convolution in its body (on a CPU
+    only: elsewhere jax's grouped convolution stays, which GPU libraries run well).
 Each member's convolution is then the one an unbatched run computes. Forward-mode (and so
 reverse-mode) autodiff differentiates the plain convolution, as it would without this module.
 """
@@ -25,6 +26,12 @@ from jax import custom_batching, lax
 def _plain(lhs, rhs, strides, padding, lhs_dilation, rhs_dilation, specs):
     return lax.conv_general_dilated(lhs, rhs, strides, padding, lhs_dilation=lhs_dilation,
                                     rhs_dilation=rhs_dilation, dimension_numbers=specs)
+
+
+def members_in_turn() -> bool:
+    """Whether a convolution with both operands batched runs member by member (`lax.map`): on
+    the CPU, whose grouped convolutions are slow."""
+    return jax.default_backend() == "cpu"
 
 
 def conv(lhs: jax.Array, rhs: jax.Array, strides: Sequence[int],
@@ -57,7 +64,9 @@ def conv(lhs: jax.Array, rhs: jax.Array, strides: Sequence[int],
             out = f(lhs, jnp.moveaxis(rhs, 0, -2).reshape(rhs.shape[1:-1] + (axis_size * o,)))
             out = out.reshape(out.shape[:-1] + (axis_size, o))
             return jnp.moveaxis(out, -2, 0), True
-        return lax.map(lambda pair: _plain(*pair, *args), (lhs, rhs)), True
+        if members_in_turn():
+            return lax.map(lambda pair: _plain(*pair, *args), (lhs, rhs)), True
+        return jax.vmap(lambda l, r: _plain(l, r, *args))(lhs, rhs), True  # grouped
 
     @f.defjvp
     def jvp(primals, tangents):
