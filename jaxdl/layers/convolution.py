@@ -16,6 +16,7 @@ reverse-mode) autodiff differentiates the plain convolution, as it would without
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import jax
@@ -46,7 +47,14 @@ def conv(lhs: jax.Array, rhs: jax.Array, strides: Sequence[int],
     n_spatial = lhs.ndim - 2
     padding = padding if isinstance(padding, str) else tuple(tuple(p) for p in padding)
     args = (tuple(strides), padding, tuple(lhs_dilation or (1,) * n_spatial),
-            tuple(rhs_dilation or (1,) * n_spatial), specs)
+            tuple(rhs_dilation or (1,) * n_spatial), tuple(specs))
+    return _conv_fn(args)(lhs, rhs)
+
+
+@functools.lru_cache(maxsize=None)
+def _conv_fn(args: tuple):
+    """The custom-batched convolution for one set of static settings, built once: the same
+    function object on every call, so JAX's caches of traced and compiled calls apply."""
 
     @jax.custom_jvp
     @custom_batching.custom_vmap
@@ -73,4 +81,4 @@ def conv(lhs: jax.Array, rhs: jax.Array, strides: Sequence[int],
         (lhs, rhs), (d_lhs, d_rhs) = primals, tangents
         return f(lhs, rhs), _plain(d_lhs, rhs, *args) + _plain(lhs, d_rhs, *args)
 
-    return f(lhs, rhs)
+    return f
