@@ -75,3 +75,19 @@ def test_l2_penalty_covers_weights_only():
 def test_relative_error_definition():
     a, n = np.array([1.0, 0.0, -2.0]), np.array([1.1, 0.0, -2.0])
     assert gradcheck.relative_error(a, n) == pytest.approx(0.1 / 2.1)
+
+
+@pytest.mark.parametrize("shape", [(1,), (10,), (3072, 50), (5, 5, 1, 4), (7, 3)])
+def test_standard_normal_is_jax_random_normal_bit_for_bit(shape):
+    """The initialisers' draw (a prefix of a power-of-two draw) equals jax.random.normal at the
+    shape, alone and under vmap, in float32 and float64."""
+    key = jax.random.PRNGKey(5)
+    np.testing.assert_array_equal(initializers.standard_normal(key, shape),
+                                  jax.random.normal(key, shape, jnp.float32))
+    keys = jax.random.split(key, 3)
+    np.testing.assert_array_equal(
+        jax.vmap(lambda k: initializers.standard_normal(k, shape))(keys),
+        jax.vmap(lambda k: jax.random.normal(k, shape, jnp.float32))(keys))
+    with jax.enable_x64(True):
+        np.testing.assert_array_equal(initializers.standard_normal(key, shape, jnp.float64),
+                                      jax.random.normal(key, shape, jnp.float64))

@@ -17,6 +17,7 @@ import numpy as np
 from jaxdl import model as model_lib
 from jaxdl.gradcheck import kinks, numerical
 from jaxdl.gradcheck.numerical import max_abs_error, relative_error, to_float64
+from jaxdl.layers import initializers
 from jaxdl.layers.losses import Loss
 
 METHODS = ("forward", "centred", "smooth")
@@ -30,7 +31,7 @@ def random_problem(model: model_lib.Model, in_shape: Sequence[int], n: int,
     and a key for dropout; PRNGKey(seed) split into these four keys in that order."""
     k_init, k_x, k_y, k_drop = jax.random.split(jax.random.PRNGKey(seed), 4)
     params, state = model.init(k_init, tuple(in_shape))
-    X = jax.random.normal(k_x, (n, *in_shape))
+    X = initializers.standard_normal(k_x, (n, *in_shape), jnp.result_type(float))
     Y = jax.nn.one_hot(jax.random.randint(k_y, (n,), 0, n_classes), n_classes)
     return params, state, X, Y, k_drop
 
