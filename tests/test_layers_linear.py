@@ -80,7 +80,7 @@ def test_relative_error_definition():
 @pytest.mark.parametrize("shape", [(1,), (10,), (3072, 50), (5, 5, 1, 4), (7, 3)])
 def test_standard_normal_is_jax_random_normal_bit_for_bit(shape):
     """The initialisers' draw (a prefix of a power-of-two draw) equals jax.random.normal at the
-    shape, alone and under vmap, in float32 and float64."""
+    shape, alone, under vmap and scaled under jit, in float32 and float64."""
     key = jax.random.PRNGKey(5)
     np.testing.assert_array_equal(initializers.standard_normal(key, shape),
                                   jax.random.normal(key, shape, jnp.float32))
@@ -88,6 +88,10 @@ def test_standard_normal_is_jax_random_normal_bit_for_bit(shape):
     np.testing.assert_array_equal(
         jax.vmap(lambda k: initializers.standard_normal(k, shape))(keys),
         jax.vmap(lambda k: jax.random.normal(k, shape, jnp.float32))(keys))
+    # scaled inside jit, as a traced model init is: the program (and its fusion) is unchanged
+    np.testing.assert_array_equal(
+        jax.jit(lambda k: 0.01 * initializers.standard_normal(k, shape))(key),
+        jax.jit(lambda k: 0.01 * jax.random.normal(k, shape, jnp.float32))(key))
     with jax.enable_x64(True):
         np.testing.assert_array_equal(initializers.standard_normal(key, shape, jnp.float64),
                                       jax.random.normal(key, shape, jnp.float64))

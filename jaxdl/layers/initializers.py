@@ -15,9 +15,10 @@ def standard_normal(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.flo
     """`jax.random.normal(key, shape, dtype)`, bit for bit, compiled once per power-of-two size
     rather than once per shape. With partitionable threefry (JAX's default) entry i depends only
     on the key and i, so the first n entries of a longer draw are the n-entry draw; a model's
-    layers then share a few compiled draws instead of compiling one each."""
-    if not jax.config.jax_threefry_partitionable:
-        return jax.random.normal(key, shape, dtype)
+    layers then share a few compiled draws instead of compiling one each. Under a transformation
+    (jit, vmap) it is jax.random.normal itself, so the traced program is the one it always was."""
+    if isinstance(key, jax.core.Tracer) or not jax.config.jax_threefry_partitionable:
+        return jax.random.normal(key, shape, dtype)  # traced: compiled with its caller anyway
     n = math.prod(shape)
     size = 1 << max(n - 1, 0).bit_length()
     return jax.random.normal(key, (size,), dtype)[:n].reshape(shape)
