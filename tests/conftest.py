@@ -128,6 +128,7 @@ def sweep_setup():
 # tests and runs a test file only after claiming it (a file created exclusively in a shared folder),
 # so the files are dealt out as processes become free. JAXDL_TEST_PROCESSES=1 runs in one process.
 CLAIMS_ENV = "JAXDL_TEST_CLAIMS"
+_WORKERS = pytest.StashKey[list]()  # the first process's (worker process, its output file) pairs
 
 
 def _processes() -> int:
@@ -150,17 +151,18 @@ def _start_workers(config, count: int, folder: str) -> list:
     workers = []
     for _ in range(count):
         log = tempfile.TemporaryFile(mode="w+")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *config.invocation_params.args, "-p", "no:cacheprovider"],
-            cwd=config.invocation_params.dir, env={**os.environ, CLAIMS_ENV: folder},
-            stdout=log, stderr=subprocess.STDOUT)
+        command = [sys.executable, "-m", "pytest", *config.invocation_params.args,
+                   "-p", "no:cacheprovider"]  # one process writes pytest's cache
+        proc = subprocess.Popen(command, cwd=config.invocation_params.dir,
+                                env={**os.environ, CLAIMS_ENV: folder},
+                                stdout=log, stderr=subprocess.STDOUT)
         workers.append((proc, log))
     return workers
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session):
-    """Runs the test files this process claims, in collection order (pytest's own loop otherwise)."""
+    """Runs the test files this process claims, in collection order (else pytest's own loop)."""
     import itertools
     import shutil
     import tempfile
@@ -204,9 +206,6 @@ def pytest_runtestloop(session):
     return True
 
 
-_WORKERS = pytest.StashKey[list]()
-
-
 def pytest_terminal_summary(terminalreporter):
     """Each other process's report, after this one's, headed by its result line."""
     for n, (proc, log) in enumerate(terminalreporter.config.stash.get(_WORKERS, []), start=2):
@@ -215,7 +214,8 @@ def pytest_terminal_summary(terminalreporter):
         result = next((line.strip("= ") for line in reversed(text.splitlines()) if line.strip()),
                       "no output")
         failed = proc.returncode not in (0, None)
-        terminalreporter.write_sep("=", f"pytest process {n}: {result}", red=failed, green=not failed)
+        terminalreporter.write_sep("=", f"pytest process {n}: {result}", red=failed,
+                                   green=not failed)
         if "no tests ran" not in result:
             terminalreporter.write(text)
 
