@@ -133,7 +133,11 @@ _WORKERS = pytest.StashKey[list]()  # the first process's (worker process, its o
 
 def _processes() -> int:
     wanted = os.environ.get("JAXDL_TEST_PROCESSES")
-    return max(1, int(wanted)) if wanted else min(len(os.sched_getaffinity(0)), 4)
+    if not wanted:
+        return min(len(os.sched_getaffinity(0)), 4)
+    if not wanted.isdigit() or int(wanted) < 1:
+        raise pytest.UsageError(f"JAXDL_TEST_PROCESSES={wanted!r}: expected a whole number >= 1")
+    return int(wanted)
 
 
 def _claim(folder: str, index: int) -> bool:
