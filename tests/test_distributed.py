@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, xla_flags
 
 # tiny: 240 + 60 fake images, 5 steps per epoch, n_s = 5 (one cycle = 2 epochs); 3 coarse and
 # 2 fine lambdas, 2 final seeds; every phase has fewer members than the 4 or 8 devices
@@ -59,7 +59,7 @@ def _free_port() -> int:
 def _launch(argvs: list[list[str]]) -> None:
     """Runs the processes together; all must exit 0 (a failed one takes the others down)."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXDL_NO_DOWNLOAD": "1",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+           "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=4")}
     procs = [subprocess.Popen([sys.executable, "-m", *a], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for a in argvs]

@@ -111,11 +111,12 @@ print(json.dumps({"devices": len(jax.devices()), "val_cost": r.history["val_cost
 
 
 def test_xla_flag_device_count_in_a_subprocess():
+    from conftest import xla_flags
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    env = {**os.environ, "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=8"),
            "JAX_PLATFORMS": "cpu"}
     out = []
-    for extra in ({}, {"XLA_FLAGS": ""}):
+    for extra in ({}, {"XLA_FLAGS": xla_flags()}):
         proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=root, env={**env, **extra},
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
