@@ -187,13 +187,16 @@ def parse_widths(text: str, flag: str) -> tuple[int, ...]:
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | None:
     """Opt-in persistent compilation cache: `path`, else --compilation_cache_dir, else
     $JAXDL_COMPILATION_CACHE. Caches every program that took >= 0.1 s to compile (jax's default,
-    1 s, would skip most of ours). Call before anything compiles. Returns the folder or None."""
+    1 s, would skip most of ours), or the threshold set in jax's own
+    $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS. Call before anything compiles. Returns the folder
+    or None."""
     path = path or FLAGS.compilation_cache_dir or os.environ.get("JAXDL_COMPILATION_CACHE")
     if not path:
         return None
     import jax
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return str(path)
 

@@ -7,9 +7,12 @@ import signal
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The entry points run as subprocesses share one persistent XLA cache for the session, so the same
 # program (the same script on the same fake data shapes) is compiled once, not once per process.
+# Every program is cached, however quick: most of an entry point's ~100 programs are eager ops that
+# compile in ~30 ms each, and a second run of a script (a resumed or a "run alone" one) reads them.
 if "JAXDL_COMPILATION_CACHE" not in os.environ:
     import tempfile
     os.environ["JAXDL_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="jaxdl-test-xla-")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # The suite's programs are small and each runs a few times, so compiling them is most of its time:
 # LLVM at -O1 spends about 40 % less time on them than the default -O2, and XLA CPU's older
 # elemental emitters compile the fusions about a quarter faster than its MLIR fusion emitters (the
