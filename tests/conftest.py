@@ -66,12 +66,135 @@ def _module_env(env: dict) -> dict:
     return {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu", **env}
 
 
+class _ForkServer:
+    """The client of tests/forkserver.py: one server per pytest process, started on the first
+    entry-point run, one run at a time. JAXDL_TEST_FORKSERVER=0 runs every entry point as a
+    plain `python -m` subprocess instead."""
+
+    # what may differ between a run's environment and the server's: read after the fork
+    PER_RUN = ("JAXDL_", "XLA_FLAGS", "TF_CPP_", "PYTEST_")
+
+    def __init__(self):
+        import subprocess
+        import sys
+        self.env = _module_env({})
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "forkserver.py")],
+                                     cwd=ROOT, env=self.env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, bufsize=0)
+        self.buffer = b""
+
+    def serves(self, env: dict) -> bool:
+        """Whether a run with this environment can be forked from the server."""
+        keys = (set(env) | set(self.env))
+        return self.proc.poll() is None and all(
+            env.get(k) == self.env.get(k) for k in keys if not k.startswith(self.PER_RUN))
+
+    def start(self, args: list[str], env: dict, stdout: str, stderr: str) -> int:
+        """Forks `python -m <args>`; returns its pid."""
+        import json
+        request = {"module": args[0], "args": list(args[1:]), "cwd": str(ROOT), "env": env,
+                   "stdout": stdout, "stderr": stderr}
+        self.proc.stdin.write((json.dumps(request) + "\n").encode())
+        return self._reply(None)["pid"]
+
+    def wait(self, timeout: float | None) -> int | None:
+        """The run's exit status (negative: the signal that ended it), or None at the timeout."""
+        reply = self._reply(timeout)
+        return None if reply is None else reply["exit"]
+
+    def _reply(self, timeout: float | None) -> dict | None:
+        import json
+        import select
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+            if not ready:
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError("the test fork server ended")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+_fork_server: list = []  # this pytest process's _ForkServer, once started
+
+
+def _server_for(env: dict):
+    """This process's fork server when it can run a process with `env`, else None."""
+    if os.environ.get("JAXDL_TEST_FORKSERVER", "1") == "0":
+        return None
+    if not _fork_server or _fork_server[0].proc.poll() is not None:
+        _fork_server[:] = [_ForkServer()]
+    return _fork_server[0] if _fork_server[0].serves(env) else None
+
+
+class _Run:
+    """A started `python -m <args>` (forked by the server, or a subprocess): poll, signal, wait,
+    and its captured output."""
+
+    def __init__(self, args, env: dict):
+        import subprocess
+        import sys
+        import tempfile
+        self.folder = tempfile.mkdtemp(prefix="jaxdl-run-")
+        self.out, self.err = (os.path.join(self.folder, n) for n in ("stdout", "stderr"))
+        self.server, self.returncode = _server_for(env), None
+        if self.server is not None:
+            self.pid = self.server.start(list(args), env, self.out, self.err)
+        else:
+            with open(self.out, "wb") as out, open(self.err, "wb") as err:
+                self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
+                                             stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            self.pid = self.proc.pid
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit status, or None if the run is still going after `timeout` seconds."""
+        import subprocess
+        if self.returncode is None:
+            if self.server is not None:
+                self.returncode = self.server.wait(timeout)
+            else:
+                try:
+                    self.returncode = self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self.wait(0)
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:  # it has just ended
+                pass
+
+    def result(self, args):
+        """The finished run as subprocess.run's CompletedProcess (text output); removes the
+        captured output files."""
+        import shutil
+        import subprocess
+        from pathlib import Path
+        out, err = (Path(p).read_text(errors="replace") for p in (self.out, self.err))
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return subprocess.CompletedProcess(["python", "-m", *args], self.returncode, out, err)
+
+
 def run_module(args, **env):
-    """`python -m <args>` from the repository root, on CPU, never downloading; output captured."""
-    import subprocess
-    import sys
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=_module_env(env),
-                          capture_output=True, text=True, timeout=600)
+    """`python -m <args>` from the repository root, on CPU, never downloading; output captured
+    (a subprocess.CompletedProcess). Forked from the suite's fork server where it can be."""
+    run = _Run(args, _module_env(env))
+    if run.wait(600) is None:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        raise TimeoutError(f"python -m {' '.join(args)} ran over 600 s")
+    return run.result(args)
 
 
 def assert_seed_summary(run: dict, metric: str, seeds=(0, 1)) -> None:
@@ -91,31 +214,24 @@ def run_killed(args, checkpoint, sig: int = signal.SIGKILL, *, timeout: float = 
     `checkpoint` exists (train.fit's first save), and waited for: the interrupted half of a
     kill-and-resume test. Fails when the process ended before the signal (the run was too short
     to be interrupted) or the file never appeared within `timeout` seconds."""
-    import subprocess
-    import sys
-    import tempfile
     import time
     from pathlib import Path
     checkpoint = Path(checkpoint)
-    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a full pipe would block the run
-        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=_module_env(env),
-                                stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + timeout
-        try:
-            while (not checkpoint.exists() and proc.poll() is None
-                   and time.monotonic() < deadline):
-                time.sleep(0.005)
-            appeared = checkpoint.exists()
-            proc.send_signal(sig)
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err.seek(0)
-        stderr = err.read().decode(errors="replace")[-3000:]
+    run = _Run(args, _module_env(env))  # output to files, not pipes: a full pipe would block it
+    deadline = time.monotonic() + timeout
+    try:
+        while not checkpoint.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        appeared = checkpoint.exists()
+        run.send_signal(sig)
+        run.wait(60)
+    finally:
+        if run.poll() is None:
+            run.send_signal(signal.SIGKILL)
+            run.wait()
+    stderr = run.result(args).stderr[-3000:]
     assert appeared, f"{checkpoint} never appeared:\n{stderr}"
-    assert proc.returncode != 0, "the run ended before it could be interrupted"
+    assert run.returncode != 0, "the run ended before it could be interrupted"
 
 
 @pytest.fixture(scope="session")
@@ -238,6 +354,9 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Fails the session when another process's tests failed."""
+    """Stops this process's fork server; fails the session when another process's tests
+    failed."""
+    for server in _fork_server:
+        server.close()
     if any(proc.returncode not in (0, None) for proc, _ in session.config.stash.get(_WORKERS, [])):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
