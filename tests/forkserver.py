@@ -5,9 +5,10 @@ absl before its first line runs, and the suite makes about a hundred. The server
 once (it never starts a JAX backend, so it holds no XLA threads) and forks one child per run: the
 child takes the run's working folder, environment, arguments and output files, and runs the
 module as `__main__` (runpy, as `python -m` does), then exits with its status; a signal sent to
-its pid reaches it as it would a `python -m` process. Only what jax reads when it is imported
-cannot change per run: a run whose environment sets a JAX_* variable differently from the
-server's goes through a plain subprocess instead (`tests/conftest.py`: run_module).
+its pid reaches it as it would a `python -m` process. Only what is read at import cannot change
+per run (JAX_* settings, numpy's OPENBLAS_*): a run whose environment differs from the server's in
+anything but the variables read later (`tests/conftest.py`: _ForkServer.PER_RUN) goes through a
+plain subprocess instead.
 
 Started as `python tests/forkserver.py`; one request per line on stdin (JSON: module, args, cwd,
 env, stdout, stderr), answered on stdout by `{"pid": ...}` then `{"exit": ...}`.
