@@ -86,8 +86,7 @@ class _ForkServer:
     def serves(self, env: dict) -> bool:
         """Whether a run with this environment can be forked from the server."""
         keys = set(env) | set(self.env)
-        return self.proc.poll() is None and all(
-            env.get(k) == self.env.get(k) for k in keys if not k.startswith(self.PER_RUN))
+        return all(env.get(k) == self.env.get(k) for k in keys if not k.startswith(self.PER_RUN))
 
     def start(self, args: list[str], env: dict, stdout: str, stderr: str) -> int:
         """Forks `python -m <args>`; returns its pid."""

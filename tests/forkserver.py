@@ -28,10 +28,12 @@ def _child(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    stdin = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(stdin, 0)
-    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+    for fd, path, mode in ((0, os.devnull, os.O_RDONLY),
+                           (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                           (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+        opened = os.open(path, mode, 0o644)
+        os.dup2(opened, fd)
+        os.close(opened)
     sys.path[0] = request["cwd"]  # as `python -m` puts the working folder first
     sys.argv = ["-m", *request["args"]]
     runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
