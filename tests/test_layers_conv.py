@@ -13,6 +13,7 @@ from jaxdl import gradcheck
 from jaxdl import model as model_lib
 from jaxdl import optimizers
 from jaxdl.layers import conv2d, dense, flatten, initializers, losses, maxpool, relu
+from jaxdl.layers.conv2d import conv_backward, conv_forward, gemm_filter_grad, gemm_forward
 from jaxdl.models import cnn as cnn_models
 
 
@@ -174,3 +175,31 @@ def test_fman45_momentum_two_steps_by_hand(decay_biases):
     penalty = optimizers.decayed_sum_of_squares(params, decay_biases=decay_biases)
     np.testing.assert_allclose(penalty, np.sum(w["F"] ** 2) + decay_biases * np.sum(w["b"] ** 2),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("kernel,pad,stride", [(5, 2, 1), (3, 1, 1), (3, 0, 2), (4, 1, 3)])
+def test_gemm_forms_equal_the_convolutions_float64(x64, kernel, pad, stride):
+    # the forward and dF as GEMMs over shifted views (what a CPU runs for some shapes) compute
+    # the convolutions' sums: equal to float64 rounding, whichever form the shapes pick by default
+    kx, kf, kg = jax.random.split(jax.random.PRNGKey(3), 3)
+    x = jax.random.normal(kx, (3, 11, 10, 4), jnp.float64)
+    F = jax.random.normal(kf, (kernel, kernel, 4, 6), jnp.float64)
+    y = conv_forward(x, F, pad, stride, gemm=False)
+    g = jax.random.normal(kg, y.shape, jnp.float64)
+    chex.assert_trees_all_close(conv_forward(x, F, pad, stride, gemm=True), y,
+                                rtol=1e-12, atol=1e-12)
+    dx, dF = conv_backward(x, F, g, pad, stride, gemm=False)
+    dx_gemm, dF_gemm = conv_backward(x, F, g, pad, stride, gemm=True)
+    chex.assert_trees_all_close((dx_gemm, dF_gemm), (dx, dF), rtol=1e-12, atol=1e-12)
+    _, vjp = jax.vjp(lambda x, F: conv_forward(x, F, pad, stride, gemm=False), x, F)
+    chex.assert_trees_all_close((dx, dF_gemm), vjp(g), rtol=1e-12, atol=1e-12)
+
+
+def test_gemm_forms_chosen_by_shape():
+    # on a CPU: the forward for short contractions (first layers), dF for wide layers over many
+    # output positions; the MNIST starter's second layer keeps both convolutions
+    on_cpu = jax.default_backend() == "cpu"
+    assert gemm_forward(jnp.zeros((16, 28, 28, 1)), jnp.zeros((5, 5, 1, 16))) == on_cpu
+    assert not gemm_forward(jnp.zeros((16, 14, 14, 16)), jnp.zeros((5, 5, 16, 16)))
+    assert gemm_filter_grad(jnp.zeros((128, 16, 16, 64))) == on_cpu
+    assert not gemm_filter_grad(jnp.zeros((16, 14, 14, 16)))

@@ -11,6 +11,13 @@ Backward, with G = dL/dy:
         (a correlation of x_pad, n and ci swapped, with G dilated by s as the filter)
     dx = G dilated by s, padded by k-1-p, correlated with F flipped in space and in/out swapped
         (a `lax.conv_general_dilated`, as is the forward).
+
+On a CPU two of these run as matrix products over the k*k shifted views of x_pad instead, where
+XLA CPU's convolution kernel is measured to be slow (benchmarks/NOTES.md, issue 18): the forward
+of a layer with a short contraction (k*k*c_in <= 32: a 5x5 layer on grey images, a 3x3 one on
+RGB), as one GEMM of the concatenated views with F as (k*k*c_in) x c_out; and dF of a layer with
+c_out >= 32 over at least 8192 output positions, as one GEMM per kernel offset (the view
+transposed times G). Both compute the convolutions' sums in another order (float rounding apart).
 """
 
 from __future__ import annotations
@@ -30,14 +37,48 @@ def _out_size(size: int, k: int, pad: int, stride: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
-def conv_forward(x_nhwc, F_hwio, pad: int, stride: int):
+def gemm_forward(x_nhwc, F_hwio) -> bool:
+    """Whether the forward runs as one GEMM of shifted views (module docstring): on a CPU, for
+    layers with k*k*c_in <= 32 (XLA CPU's convolution is slow with so short a contraction)."""
+    k_h, k_w, c_in, _ = F_hwio.shape
+    return jax.default_backend() == "cpu" and k_h * k_w * c_in <= 32
+
+
+def gemm_filter_grad(g_nhwc) -> bool:
+    """Whether dF runs as one GEMM per kernel offset (module docstring): on a CPU, for c_out >= 32
+    over >= 8192 output positions (XLA CPU runs dF's large-window convolution slowly there)."""
+    n, H_out, W_out, c_out = g_nhwc.shape
+    return jax.default_backend() == "cpu" and c_out >= 32 and n * H_out * W_out >= 8192
+
+
+def shifted_views(x_nhwc, k_h: int, k_w: int, pad: int, stride: int, out_hw: tuple[int, int]):
+    """[x_pad[:, a + stride*i, b + stride*j, :] for i, j over the output] for each kernel offset
+    (a, b), row-major: the k_h*k_w views (n x H_out x W_out x c_in) that F[a, b] multiplies."""
+    x_pad = jnp.pad(x_nhwc, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    n, _, _, c = x_pad.shape
+    H_out, W_out = out_hw
+    return [jax.lax.slice(x_pad, (0, a, b, 0),
+                          (n, a + stride * (H_out - 1) + 1, b + stride * (W_out - 1) + 1, c),
+                          (1, stride, stride, 1))
+            for a in range(k_h) for b in range(k_w)]
+
+
+def conv_forward(x_nhwc, F_hwio, pad: int, stride: int, gemm: bool | None = None):
     """The bare correlation (no bias): lax.conv_general_dilated in NHWC / HWIO (through
-    convolution.conv, which vmaps it member by member)."""
-    return conv(x_nhwc, F_hwio, (stride, stride), [(pad, pad), (pad, pad)])
+    convolution.conv, which vmaps it member by member), or with `gemm` (default: gemm_forward)
+    the concatenated shifted views times F reshaped to (k*k*c_in) x c_out."""
+    if not (gemm_forward(x_nhwc, F_hwio) if gemm is None else gemm):
+        return conv(x_nhwc, F_hwio, (stride, stride), [(pad, pad), (pad, pad)])
+    k_h, k_w, c_in, c_out = F_hwio.shape
+    out_hw = (_out_size(x_nhwc.shape[1], k_h, pad, stride),
+              _out_size(x_nhwc.shape[2], k_w, pad, stride))
+    cols = jnp.concatenate(shifted_views(x_nhwc, k_h, k_w, pad, stride, out_hw), axis=-1)
+    return cols @ F_hwio.reshape(k_h * k_w * c_in, c_out)
 
 
-def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int):
-    """(dx, dF) of the correlation above for upstream gradient g (see the module docstring)."""
+def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int, gemm: bool | None = None):
+    """(dx, dF) of the correlation above for upstream gradient g (see the module docstring);
+    with `gemm` (default: gemm_filter_grad) dF is one GEMM per kernel offset."""
     k_h, k_w = F_hwio.shape[:2]
     H, W = x_nhwc.shape[1:3]
     # rows/cols of the padded input that no output window reaches when stride does not divide
@@ -50,10 +91,16 @@ def conv_backward(x_nhwc, F_hwio, g_nhwc, pad: int, stride: int):
     dx = conv(g_nhwc, F_flip_t, (1, 1),
               [(k_h - 1 - pad, k_h - 1 - pad + r_h), (k_w - 1 - pad, k_w - 1 - pad + r_w)],
               lhs_dilation=(stride, stride))
+    if gemm_filter_grad(g_nhwc) if gemm is None else gemm:
+        # dF[a, b] = (view (a, b) of x_pad)^T G, over all n * H_out * W_out output positions
+        views = shifted_views(x_nhwc, k_h, k_w, pad, stride, g_nhwc.shape[1:3])
+        g = g_nhwc.reshape(-1, g_nhwc.shape[-1])
+        dF = jnp.stack([v.reshape(-1, v.shape[-1]).T @ g for v in views])
+        return dx, dF.reshape(F_hwio.shape)
     # dF: one correlation of x_pad (batch and channels swapped: c_in images of n features) with G
     # (as c_out filters over n inputs), transposed explicitly into the canonical b01f_01io->b01f
-    # form that XLA CPU runs with Eigen; faster than the im2col matmul of the k*k shifted views,
-    # which needed 25 slice copies and a concatenate (figures in benchmarks/NOTES.md)
+    # form that XLA CPU runs with Eigen; on the MNIST starter's layers faster than the GEMMs above
+    # (figures in benchmarks/NOTES.md)
     dF = conv(jnp.transpose(x_nhwc, (3, 1, 2, 0)), jnp.transpose(g_nhwc, (1, 2, 0, 3)), (1, 1),
               [(pad, pad), (pad, pad)], rhs_dilation=(stride, stride))
     # dF is c_in x (k_h + r_h) x (k_w + r_w) x c_out here
