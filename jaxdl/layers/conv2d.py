@@ -151,11 +151,38 @@ def pool_windows(x_nhwc, size: int):
     return x_nhwc[:, :Ho * size, :Wo * size, :].reshape(n, Ho, size, Wo, size, C)
 
 
+def window_views(xw) -> list[list[jax.Array]]:
+    """The windows' entries by position: views[a][b] = xw[:, :, a, :, b, :] (n x Ho x Wo x C).
+    Pooling works on these k*k strided views elementwise: XLA CPU fuses that into a few loops,
+    where a reduction over the small window axes was several times slower (benchmarks/NOTES.md)."""
+    return [[xw[:, :, a, :, b, :] for b in range(xw.shape[4])] for a in range(xw.shape[2])]
+
+
+def stack_windows(views) -> jax.Array:
+    """window_views' inverse: views[a][b] (n x Ho x Wo x C) -> n x Ho x k x Wo x k x C."""
+    return jnp.stack([jnp.stack(row, axis=3) for row in views], axis=2)
+
+
+def window_max(xw) -> jax.Array:
+    """Each window's maximum, n x Ho x Wo x C."""
+    entries = [v for row in window_views(xw) for v in row]
+    y = entries[0]
+    for v in entries[1:]:
+        y = jnp.maximum(y, v)
+    return y
+
+
+def max_share_views(xw, y) -> list[list[jax.Array]]:
+    """max_shares as window_views: views[a][b] is entry (a, b)'s share of its window's gradient."""
+    hits = [[(v == y).astype(xw.dtype) for v in row] for row in window_views(xw)]
+    count = sum(h for row in hits for h in row)
+    return [[h / count for h in row] for row in hits]
+
+
 def max_shares(xw, y):
     """Per window (pool_windows) with maxima y: 1 at the maximum, 1/m on each of m tied maxima,
     0 elsewhere (jax.grad's rule for max)."""
-    is_max = (xw == y[:, :, None, :, None, :]).astype(xw.dtype)
-    return is_max / jnp.sum(is_max, axis=(2, 4), keepdims=True)
+    return stack_windows(max_share_views(xw, y))
 
 
 def unpool(dxw, shape):
@@ -191,11 +218,12 @@ def maxpool(size: int = 2) -> Layer:
 
     def forward(params, state, x_nhwc, *, train=False, key=None):
         xw = pool_windows(x_nhwc, size)
-        y = jnp.max(xw, axis=(2, 4))
+        y = window_max(xw)
         return y, PoolCache(xw, y, x_nhwc.shape), state
 
     def backward(params, cache, g_nhwc):
-        return unpool(max_shares(cache.windows, cache.maxima) * g_nhwc[:, :, None, :, None, :],
+        shares = max_share_views(cache.windows, cache.maxima)
+        return unpool(stack_windows([[s * g_nhwc for s in row] for row in shares]),
                       cache.in_shape), {}
 
     return Layer(init, forward, backward)
