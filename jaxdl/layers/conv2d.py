@@ -22,6 +22,7 @@ transposed times G). Both compute the convolutions' sums in another order (float
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -51,7 +52,8 @@ def gemm_filter_grad(g_nhwc) -> bool:
     return jax.default_backend() == "cpu" and c_out >= 32 and n * H_out * W_out >= 8192
 
 
-def shifted_views(x_nhwc, k_h: int, k_w: int, pad: int, stride: int, out_hw: tuple[int, int]):
+def shifted_views(x_nhwc, k_h: int, k_w: int, pad: int, stride: int,
+                  out_hw: tuple[int, int]) -> list[jax.Array]:
     """[x_pad[:, a + stride*i, b + stride*j, :] for i, j over the output] for each kernel offset
     (a, b), row-major: the k_h*k_w views (n x H_out x W_out x c_in) that F[a, b] multiplies."""
     x_pad = jnp.pad(x_nhwc, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
@@ -165,11 +167,7 @@ def stack_windows(views) -> jax.Array:
 
 def window_max(xw) -> jax.Array:
     """Each window's maximum, n x Ho x Wo x C."""
-    entries = [v for row in window_views(xw) for v in row]
-    y = entries[0]
-    for v in entries[1:]:
-        y = jnp.maximum(y, v)
-    return y
+    return functools.reduce(jnp.maximum, [v for row in window_views(xw) for v in row])
 
 
 def max_share_views(xw, y) -> list[list[jax.Array]]:
