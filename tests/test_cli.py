@@ -77,12 +77,21 @@ def test_an_unwritable_workdir_is_refused_before_the_data(tmp_path):
 def test_ctrl_c_says_where_the_checkpoints_are(fake_cifar_dir, tmp_path):
     # --n_batch=20: the program of the other single-seed A1 runs on this data, in the shared cache
     env = {**os.environ, "JAXDL_NO_DOWNLOAD": "1", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "experiments.a1_linear", f"--workdir={tmp_path}",
-         f"--data_dir={fake_cifar_dir}", "--n_epochs=100000", "--lams=0", "--etas=0.01",
-         "--n_batch=20"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True,  # SIGINT back to its default: a background shell may have ignored it
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # a background shell may start pytest with SIGINT ignored, which a child inherits; a handler
+    # is not inherited (exec resets it), so the child gets SIGINT's default. Set here rather than
+    # in a preexec_fn, which would run Python in a fork of this multithreaded (JAX) process.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "experiments.a1_linear", f"--workdir={tmp_path}",
+             f"--data_dir={fake_cifar_dir}", "--n_epochs=100000", "--lams=0", "--etas=0.01",
+             "--n_batch=20"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         deadline = time.monotonic() + 120
         while not list(tmp_path.glob("checkpoint_*.msgpack")):
