@@ -314,13 +314,26 @@ def mnist_data(n_random=10000):
     return real_or_random("mnist", load, (28, 28, 1), 10, n_random)
 
 
-def cnn_workload(X, Y, grad):
+def decay_probe(params, wd):
+    """(params, wd) for the decay probe: every bias set to 0.1 and weight decay 0.5 (lr * 0.5 of
+    each parameter a step: 5 % on MNIST, 2.5 % on the improved net), so that an implementation
+    which decays the biases differently computes visibly other costs within the check's steps
+    (with zero initial biases and the real decay the difference stays below its tolerance)."""
+    return [{k: (np.full_like(v, 0.1) if k == "b" else v) for k, v in p.items()}
+            for p in params], 0.5
+
+
+def cnn_workload(X, Y, grad, probe=False):
     steps, batch, lr, momentum, wd = 3000, 16, 0.1, 0.9, 0.005
     Xm, Ym, source = mnist_data()
-    print(f"cnn data: {source} ({len(Xm)} training images)")
+    if not probe:
+        print(f"cnn data: {source} ({len(Xm)} training images)")
     model = cnn.starter("mnist")
     params, _ = model.init(jax.random.PRNGKey(0), Xm.shape[1:])
     params_np = jax.tree.map(np.asarray, params)
+    if probe:
+        params_np, wd = decay_probe(params_np, wd)
+        params = params_np
     trainer = train.make_trainer(
         model, losses.softmax_cross_entropy,
         lambda hp: optimizers.fman45_momentum(hp["lr"], hp["momentum"], hp["weight_decay"]),
@@ -341,7 +354,7 @@ def cnn_workload(X, Y, grad):
     return impls, batch_indices(len(Xm), steps, batch), 2 * batch * (2 * fwd + back_dx) * steps
 
 
-def cnn_improved_workload(X, Y, grad):
+def cnn_improved_workload(X, Y, grad, probe=False):
     """The improved CIFAR-10 CNN (conv 3x3 32-64-128, each ReLU + 2x2 pool, FC 10) at its real
     shapes and batch, constant learning rate, no augmentation (experiments.cnn --arch improved
     decays the rate and flips / shifts the images: neither changes the cost of a step)."""
@@ -350,6 +363,9 @@ def cnn_improved_workload(X, Y, grad):
     model = cnn.improved()
     params, _ = model.init(jax.random.PRNGKey(0), images.shape[1:])
     params_np = jax.tree.map(np.asarray, params)
+    if probe:
+        params_np, wd = decay_probe(params_np, wd)
+        params = params_np
     images_np = np.asarray(images)
     trainer = train.make_trainer(
         model, losses.softmax_cross_entropy,
@@ -390,6 +406,10 @@ WORKLOADS = {"a1": ("A1 linear classifier, 4000 steps, batch 100, 3072 -> 10", a
                               cnn_improved_workload)}
 
 
+# workloads whose optimiser decays every parameter: their check also runs under decay_probe
+PROBED = ("cnn", "cnn_improved")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -419,16 +439,25 @@ def parse_args(argv=None):
     return args
 
 
+def assert_same_function(name, impls, idx):
+    """Every implementation's per-step costs on idx equal jaxdl's to float32 tolerance."""
+    costs = {k: np.asarray(f(idx)) for k, f in impls.items()}
+    for k, c in costs.items():
+        np.testing.assert_allclose(c, costs["jaxdl"], rtol=2e-4, atol=2e-5,
+                                   err_msg=f"{name}: {k} computes another function")
+
+
 def time_workload(name, X, Y, args, ceiling):
     """Checks one workload's implementations against jaxdl, times them; prints and returns its
     report row."""
     title, build = WORKLOADS[name]
     impls, idx, flops = build(X, Y, args.grad)
     check = idx[: args.check_steps]
-    costs = {k: np.asarray(f(check)) for k, f in impls.items()}
-    for k, c in costs.items():
-        np.testing.assert_allclose(c, costs["jaxdl"], rtol=2e-4, atol=2e-5,
-                                   err_msg=f"{name}: {k} computes another function")
+    assert_same_function(name, impls, check)
+    if name in PROBED:  # the same parameter decay, biases included (decay_probe)
+        probe_impls = build(X, Y, args.grad, probe=True)[0]
+        assert_same_function(f"{name} (decay probe)", probe_impls, check)
+        del probe_impls
     compile_s = impls["jaxdl"].compile(idx)
     for f in impls.values():  # the other jaxdl loops too, so no timed call compiles
         getattr(f, "compile", lambda idx: None)(idx)
@@ -445,7 +474,8 @@ def time_workload(name, X, Y, args, ceiling):
            "fraction_of_ceiling": {k: flops / v / 1e9 / ceiling for k, v in med.items()},
            "floor_seconds": flops / 1e9 / ceiling,
            "speedup_of_jaxdl": {k: v / med["jaxdl"] for k, v in med.items() if k != "jaxdl"},
-           "check": f"per-step costs of the first {len(check)} steps agree (rtol 2e-4)"}
+           "check": f"per-step costs of the first {len(check)} steps agree (rtol 2e-4)"
+                    + (", also under decay_probe" if name in PROBED else "")}
     print(f"\n{title}  ({flops / 1e9:.1f} GFLOP, floor {row['floor_seconds']:.2f} s; "
           f"jaxdl compile {compile_s:.2f} s)")
     for k in impls:
