@@ -38,7 +38,7 @@ def _out_size(size: int, k: int, pad: int, stride: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
-def gemm_forward(x_nhwc, F_hwio) -> bool:
+def gemm_forward(F_hwio) -> bool:
     """Whether the forward runs as one GEMM of shifted views (module docstring): on a CPU, for
     layers with k*k*c_in <= 32 (XLA CPU's convolution is slow with so short a contraction)."""
     k_h, k_w, c_in, _ = F_hwio.shape
@@ -69,7 +69,7 @@ def conv_forward(x_nhwc, F_hwio, pad: int, stride: int, gemm: bool | None = None
     """The bare correlation (no bias): lax.conv_general_dilated in NHWC / HWIO (through
     convolution.conv, which vmaps it member by member), or with `gemm` (default: gemm_forward)
     the concatenated shifted views times F reshaped to (k*k*c_in) x c_out."""
-    if not (gemm_forward(x_nhwc, F_hwio) if gemm is None else gemm):
+    if not (gemm_forward(F_hwio) if gemm is None else gemm):
         return conv(x_nhwc, F_hwio, (stride, stride), [(pad, pad), (pad, pad)])
     k_h, k_w, c_in, c_out = F_hwio.shape
     out_hw = (_out_size(x_nhwc.shape[1], k_h, pad, stride),
