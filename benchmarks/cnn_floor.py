@@ -37,7 +37,10 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=200,
                         help="steps of the whole-step timers (PyTorch's first steps are slower)")
     parser.add_argument("--repeats", type=int, default=3)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.repeats < 1:
+        parser.error("--steps and --repeats must be >= 1")
+    return args
 
 
 def scan_time(f, args, length: int = 10) -> float:
