@@ -28,7 +28,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import run  # noqa: E402
-from jaxdl.layers.conv2d import conv_backward, conv_forward, gemm_forward  # noqa: E402
+from jaxdl.layers.conv2d import (  # noqa: E402
+    conv_backward, conv_forward, gemm_filter_grad, gemm_forward)
 from jaxdl.models import cnn  # noqa: E402
 
 
@@ -69,20 +70,27 @@ def pieces(batch: int, image_shape=(32, 32, 3)) -> dict:
         if "F" in params:
             layer_no += 1
             k, _, c_in, c_out = params["F"].shape
-            H, W = out_shape[:2]
-            rows = batch * H * W
-            x, F, g = rand(batch, *shape), rand(k, k, c_in, c_out), rand(batch, H, W, c_out)
-            if gemm_forward(F):  # as conv2d runs it, columns and their GEMMs given
+            pad = k // 2  # the improved net's convolutions keep the size (3x3, pad 1, stride 1)
+            rows = batch * out_shape[0] * out_shape[1]
+            F, g = rand(k, k, c_in, c_out), rand(batch, *out_shape)
+            if gemm_forward(F):  # columns given: conv2d builds them from the views
                 cols = rand(rows, k * k * c_in)
                 out[f"layer {layer_no} forward GEMM"] = (lambda c, F: c @ F,
                                                          (cols, F.reshape(-1, c_out)), 1)
+            else:
+                x = rand(batch, *shape)
+                out[f"layer {layer_no} forward (lax)"] = (
+                    lambda x, F: conv_forward(x, F, pad, 1, gemm=False), (x, F), 1)
+                out[f"layer {layer_no} dx (lax)"] = (
+                    lambda g, x, F: conv_backward(x, F, g, pad, 1)[0], (g, x, F), 1)
+            if not gemm_filter_grad(g):  # conv2d leaves this layer's dF to lax
+                x = rand(batch, *shape)
+                out[f"layer {layer_no} dF (lax)"] = (
+                    lambda g, x, F: conv_backward(x, F, g, pad, 1, gemm=False)[1], (g, x, F), 1)
+            elif gemm_forward(F):  # one GEMM of the columns: the cheapest form measured
                 out[f"layer {layer_no} dF GEMM"] = (lambda g, c: c.T @ g,
                                                     (g.reshape(rows, c_out), cols), 1)
             else:
-                out[f"layer {layer_no} forward (lax)"] = (
-                    lambda x, F: conv_forward(x, F, 1, 1, gemm=False), (x, F), 1)
-                out[f"layer {layer_no} dx (lax)"] = (
-                    lambda g, x, F: conv_backward(x, F, g, 1, 1)[0], (g, x, F), 1)
                 out[f"layer {layer_no} dF, one of {k * k} GEMMs"] = (
                     lambda g, v: v.T @ g, (g.reshape(rows, c_out), rand(rows, c_in)), k * k)
         shape = out_shape
